@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The installed `shoal` command: the compiled CLI (run `make build` first).
+import '../dist/cli/main.js'

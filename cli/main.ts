@@ -1,0 +1,37 @@
+/**
+ * The `shoal` command line: registers one command class per file and maps errors to exit
+ * codes (0 success, 1 operation failed, 2 usage error).
+ */
+
+import '../src/util/polyfill.js'
+import { Builtins, Cli, type CommandClass } from 'clipanion'
+import { InfoCommand } from './info.js'
+import { SHOAL_VERSION } from './version.js'
+
+/** Every command `shoal` knows, in the order `--help` lists them. */
+export const COMMANDS: CommandClass[] = [InfoCommand]
+
+/** Builds the CLI (exported so tests can run commands in-process). */
+export function buildCli(): Cli {
+  const cli = new Cli({ binaryLabel: 'Shoal', binaryName: 'shoal', binaryVersion: SHOAL_VERSION })
+  cli.register(Builtins.HelpCommand)
+  cli.register(Builtins.VersionCommand)
+  for (const command of COMMANDS) cli.register(command)
+  return cli
+}
+
+/** Runs `shoal` with `argv` and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const cli = buildCli()
+  let command: ReturnType<Cli['process']>
+  try {
+    command = cli.process(argv)
+  } catch (err) {
+    // Unknown command, bad flag, missing argument: a usage error (clipanion alone would say 1).
+    process.stderr.write(cli.error(err as Error))
+    return 2
+  }
+  return cli.run(command, Cli.defaultContext)
+}
+
+process.exitCode = await main(process.argv.slice(2))
