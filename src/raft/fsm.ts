@@ -23,6 +23,7 @@ export interface FSM {
 
 /** A snapshot taken by the FSM, written out later. */
 export interface FSMSnapshot {
+  /** Writes the snapshot's bytes into `sink`; Raft closes (or cancels) the sink afterwards. */
   persist(sink: SnapshotSink): Promise<void>
   /** Called when Raft is done with the snapshot, whether it was persisted or not. */
   release(): void
