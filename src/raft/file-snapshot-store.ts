@@ -153,7 +153,7 @@ export class FileSnapshotStore implements SnapshotStore {
       // Names that are no snapshot id (including `.tmp`) were never published by this store.
       if (!entry.isDirectory() || !ID_PATTERN.test(entry.name)) continue
       try {
-        out.push(publicMeta(await this.readMeta(entry.name)))
+        out.push(copyMeta(await this.readMeta(entry.name)))
       } catch (err) {
         // Not a snapshot (a foreign directory, or one half-deleted by retention): not listed.
         this.logger.warn({ dir: this.dir, name: entry.name, err }, 'skipping snapshot directory')
@@ -176,7 +176,7 @@ export class FileSnapshotStore implements SnapshotStore {
     // Caught here, before anyone starts restoring; a changed byte is caught at the end of the read.
     if (size !== meta.size)
       throw new SnapshotCorruptError(id, `${STATE_FILE} has ${size} bytes, not ${meta.size}`)
-    return { meta: publicMeta(meta), data: verifiedChunks(id, path, meta) }
+    return { meta: copyMeta(meta), data: verifiedChunks(id, path, meta) }
   }
 
   /** Called by a sink once its snapshot is durable: deletes what is beyond `retain`. */
@@ -377,6 +377,7 @@ function errorCode(err: unknown): string | undefined {
   return typeof err.code === 'string' ? err.code : undefined
 }
 
+/** A deep copy of the public fields (so meta.json's `sha256` does not leak out). */
 function copyMeta(meta: SnapshotMeta): SnapshotMeta {
   return {
     id: meta.id,
@@ -386,10 +387,6 @@ function copyMeta(meta: SnapshotMeta): SnapshotMeta {
     configurationIndex: meta.configurationIndex,
     size: meta.size,
   }
-}
-
-function publicMeta(meta: StoredMeta): SnapshotMeta {
-  return copyMeta(meta)
 }
 
 /** Checks meta.json field by field; anything unexpected is a `SnapshotCorruptError`. */

@@ -82,19 +82,24 @@ export class InmemStore implements LogStore, StableStore {
 
   async deleteRange(min: number, max: number): Promise<void> {
     this.maybeFail('deleteRange')
-    // Clamped to what is held, so deleteRange(1, Infinity) does not loop forever.
     const lo = Math.max(min, this.low)
     const hi = Math.min(max, this.high)
     if (this.logs.size === 0 || lo > hi) return
-    for (let i = lo; i <= hi; i++) this.logs.delete(i)
-    if (this.logs.size === 0) {
+    // Whichever is shorter: the range, or what is held (Raft truncates up to MAX_SAFE_INTEGER).
+    if (hi - lo + 1 <= this.logs.size) {
+      for (let i = lo; i <= hi; i++) this.logs.delete(i)
+    } else {
+      for (const index of [...this.logs.keys()]) if (index >= lo && index <= hi) this.logs.delete(index)
+    }
+    // Recomputed rather than derived from the range, so a gap in the log cannot fool them.
+    if (lo === this.low || hi === this.high) {
       this.low = 0
       this.high = 0
-      return
+      for (const index of this.logs.keys()) {
+        if (this.low === 0 || index < this.low) this.low = index
+        if (index > this.high) this.high = index
+      }
     }
-    // The log is contiguous (the caller's contract), so the new ends sit right past the hole.
-    if (lo === this.low) this.low = hi + 1
-    if (hi === this.high) this.high = lo - 1
   }
 
   async set(key: string, value: Uint8Array): Promise<void> {

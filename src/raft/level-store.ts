@@ -27,6 +27,14 @@ export class LevelStoreCorruptError extends Error {
   override name = 'LevelStoreCorruptError'
 }
 
+/** A write was made after `close()`. */
+export class LevelStoreClosedError extends Error {
+  override name = 'LevelStoreClosedError'
+  constructor() {
+    super('level store: closed')
+  }
+}
+
 /**
  * A durable `LogStore` and `StableStore` on LevelDB. Every write is synced to disk before its
  * promise resolves; writes run one at a time, in call order, so the cached first and last
@@ -59,9 +67,7 @@ export class LevelStore implements LogStore, StableStore {
     })
     await db.open()
     try {
-      const [firstKey] = await db.keys({ ...LOG_RANGE, limit: 1 }).all()
-      const [lastKey] = await db.keys({ ...LOG_RANGE, limit: 1, reverse: true }).all()
-      return new LevelStore(db, firstKey ? indexOfKey(firstKey) : 0, lastKey ? indexOfKey(lastKey) : 0)
+      return new LevelStore(db, await firstIndexFrom(db, 0), await lastIndexUpTo(db, Number.MAX_SAFE_INTEGER))
     } catch (err) {
       await db.close()
       throw err
@@ -124,25 +130,29 @@ export class LevelStore implements LogStore, StableStore {
   }
 
   /**
-   * Deletes `min..max` in one synced batch. Only indexes between the cached first and last are
-   * visited, so `deleteRange(1, Number.MAX_SAFE_INTEGER)` costs what the log holds.
+   * Deletes `min..max` in one synced batch. The keys to delete are read from the database, so
+   * the cost is what the log holds in the range, whatever its bounds (Raft truncates with
+   * `Number.MAX_SAFE_INTEGER`).
    */
   async deleteRange(min: number, max: number): Promise<void> {
     await this.enqueue(async () => {
       const lo = Math.max(min, this.first)
       const hi = Math.min(max, this.last)
       if (this.last === 0 || lo > hi) return
-      const ops: { type: 'del'; key: Uint8Array }[] = []
-      for (let i = lo; i <= hi; i++) ops.push({ type: 'del', key: logKey(i) })
-      await this.db.batch(ops, { sync: true })
-      if (lo === this.first && hi === this.last) {
+      const keys = await this.db.keys({ gte: logKey(lo), lte: logKey(hi) }).all()
+      if (keys.length === 0) return
+      await this.db.batch(
+        keys.map((key) => ({ type: 'del' as const, key })),
+        { sync: true },
+      )
+      // One seek each, starting past the deleted keys (LevelDB is slow to skip tombstones).
+      // Asked of the database rather than computed, so a gap in the log cannot fool them.
+      if (lo === this.first) this.first = await firstIndexFrom(this.db, hi + 1)
+      if (hi === this.last) this.last = await lastIndexUpTo(this.db, lo - 1)
+      if (this.first === 0 || this.last === 0) {
         this.first = 0
         this.last = 0
-        return
       }
-      // The log is contiguous (the caller's contract), so the new ends sit right past the hole.
-      if (lo === this.first) this.first = hi + 1
-      if (hi === this.last) this.last = lo - 1
     })
   }
 
@@ -174,12 +184,25 @@ export class LevelStore implements LogStore, StableStore {
   }
 
   private enqueue<T>(write: () => Promise<T>): Promise<T> {
-    if (this.closing) return Promise.reject(new Error('level store: closed'))
+    if (this.closing) return Promise.reject(new LevelStoreClosedError())
     const result = this.writes.then(write)
     // The next write waits for this one to settle, not to succeed: its caller sees the error.
     this.writes = result.catch(() => undefined)
     return result
   }
+}
+
+/** The smallest stored index at or above `from`, or 0 when there is none. */
+async function firstIndexFrom(db: Db, from: number): Promise<number> {
+  if (from > Number.MAX_SAFE_INTEGER) return 0
+  const [key] = await db.keys({ gte: logKey(from), lt: LOG_RANGE.lt, limit: 1 }).all()
+  return key ? indexOfKey(key) : 0
+}
+
+/** The largest stored index at or below `upTo`, or 0 when there is none. */
+async function lastIndexUpTo(db: Db, upTo: number): Promise<number> {
+  const [key] = await db.keys({ gte: LOG_RANGE.gte, lte: logKey(upTo), limit: 1, reverse: true }).all()
+  return key ? indexOfKey(key) : 0
 }
 
 function isIndex(index: number): boolean {

@@ -205,6 +205,20 @@ export function logStoreSuite(name: string, make: () => Promise<LogStoreHarness>
   )
 
   test(
+    'deleteRange finds the new ends across a gap, and costs what is stored, not the range',
+    withStore(async (store) => {
+      await store.storeLogs([...range(1, 3), ...range(5, 7), entry(2 ** 50)])
+      await store.deleteRange(1, 3)
+      assert.equal(await bounds(store), [5, 2 ** 50])
+      await store.deleteRange(7, Number.MAX_SAFE_INTEGER)
+      assert.equal(await bounds(store), [5, 6])
+      await store.storeLogs([entry(2 ** 50)])
+      await store.deleteRange(1, Number.MAX_SAFE_INTEGER)
+      assert.equal(await bounds(store), [0, 0])
+    }),
+  )
+
+  test(
     'writes issued without waiting apply in call order',
     withStore(async (store) => {
       await Promise.all([

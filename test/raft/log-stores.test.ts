@@ -76,7 +76,7 @@ test('LevelStore: writes after close reject; close is idempotent', async () => {
     const pending = store.storeLogs([entry(1)])
     await Promise.all([store.close(), store.close()])
     await pending
-    await rejectsWith(store.storeLogs([entry(2)]), 'Error')
+    await rejectsWith(store.storeLogs([entry(2)]), 'LevelStoreClosedError')
     const again = await LevelStore.open(dir)
     assert.is(await again.lastIndex(), 1, 'a write queued before close() is not lost')
     await again.close()

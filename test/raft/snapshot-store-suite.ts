@@ -18,7 +18,7 @@ export interface SnapshotStoreHarness {
 
 const encoder = new TextEncoder()
 
-/** A one-voter configuration named after `id`. */
+/** A configuration of one voter per id, in the order given. */
 export function configurationOf(...ids: string[]): Configuration {
   return {
     servers: ids.map((id) => ({ id, address: `/ip4/127.0.0.1/tcp/4001/p2p/${id}`, suffrage: 'voter' })),
