@@ -457,46 +457,50 @@ export class Raft extends EventEmitter {
    * meanwhile, the target is brought up to date and told to start an election at once.
    * Settles within `leadershipTransferTimeoutMs` in every case.
    */
-  leadershipTransfer(toId?: ServerId): Promise<void> {
-    return this.locked(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          this.requireLeader()
-          if (this.transfer) throw new LeadershipTransferInProgressError()
-          let target: FollowerState | undefined
-          if (toId !== undefined) {
-            if (toId === this.id) return resolve()
-            if (!isVoter(this.latestConfig, toId))
-              throw new Error(`leadership transfer: ${toId} is not a voter`)
-            target = this.followers.get(toId)
-          } else {
-            for (const f of this.followers.values()) {
-              if (!isVoter(this.latestConfig, f.peer.id)) continue
-              if (!target || f.progress.matchIndex > target.progress.matchIndex) target = f
-            }
+  async leadershipTransfer(toId?: ServerId): Promise<void> {
+    // Set up on the queue, but wait outside it: the queue must keep running meanwhile (the
+    // answers that end the transfer arrive through it), or the transfer deadlocks.
+    const started = await this.locked(() => ({ done: this.startTransfer(toId) }))
+    return started.done
+  }
+
+  private startTransfer(toId: ServerId | undefined): Promise<void> {
+    this.requireLeader()
+    if (this.transfer) throw new LeadershipTransferInProgressError()
+    let target: FollowerState | undefined
+    if (toId !== undefined) {
+      if (toId === this.id) return Promise.resolve()
+      if (!isVoter(this.latestConfig, toId)) throw new Error(`leadership transfer: ${toId} is not a voter`)
+      target = this.followers.get(toId)
+    } else {
+      for (const f of this.followers.values()) {
+        if (!isVoter(this.latestConfig, f.peer.id)) continue
+        if (!target || f.progress.matchIndex > target.progress.matchIndex) target = f
+      }
+    }
+    if (!target) throw new Error('leadership transfer: no other voter to transfer to')
+    const chosen = target
+    return new Promise<void>((resolve, reject) => {
+      const timeoutMs = this.config.leadershipTransferTimeoutMs
+      const transfer: Transfer = {
+        target: chosen.peer,
+        term: this.currentTerm,
+        timeoutNowSent: false,
+        resolve,
+        reject,
+        timer: this.clock.setTimeout(() => {
+          if (this.transfer === transfer) {
+            this.transfer = null
+            reject(new TimeoutError(`leadership transfer to ${transfer.target.id}`, timeoutMs))
           }
-          if (!target) throw new Error('leadership transfer: no other voter to transfer to')
-          const timeoutMs = this.config.leadershipTransferTimeoutMs
-          const transfer: Transfer = {
-            target: target.peer,
-            term: this.currentTerm,
-            timeoutNowSent: false,
-            resolve,
-            reject,
-            timer: this.clock.setTimeout(() => {
-              if (this.transfer === transfer) {
-                this.transfer = null
-                reject(new TimeoutError(`leadership transfer to ${transfer.target.id}`, timeoutMs))
-              }
-            }, timeoutMs),
-          }
-          this.transfer = transfer
-          this.log.info({ target: target.peer.id }, 'leadership transfer started')
-          target.wantHeartbeat = true
-          void this.pump(target)
-          this.checkTransfer()
-        }),
-    )
+        }, timeoutMs),
+      }
+      this.transfer = transfer
+      this.log.info({ target: chosen.peer.id }, 'leadership transfer started')
+      chosen.wantHeartbeat = true
+      void this.pump(chosen)
+      this.checkTransfer()
+    })
   }
 
   /** Takes a snapshot of the FSM now and compacts the log behind it. */
@@ -1229,14 +1233,20 @@ export class Raft extends EventEmitter {
     if (next <= this.commitIndex) return
     this.commitIndex = next
     this.noteCommitted()
-    if (
-      this.raftState === 'leader' &&
-      this.committedConfigIndex === this.latestConfigIndex &&
-      !hasServer(this.committedConfig, this.id)
-    ) {
+  }
+
+  /**
+   * A leader whose removal has been applied steps down (after the applier answered the
+   * change's caller, so that the caller learns it committed).
+   */
+  private maybeStepDownRemoved(appliedConfigIndex: number): void {
+    if (this.raftState !== 'leader' || hasServer(this.appliedConfig, this.id)) return
+    if (appliedConfigIndex !== this.latestConfigIndex) return
+    this.background('removed leader step-down', () => {
+      if (this.raftState !== 'leader' || hasServer(this.latestConfig, this.id)) return
       this.log.info('removed from the configuration; stepping down')
       this.becomeFollower(null)
-    }
+    })
   }
 
   /** After commitIndex moved: commit the configuration, wake the FSM. */
@@ -1601,6 +1611,7 @@ export class Raft extends EventEmitter {
           if (future.term === e.term) this.settle(future, { index: e.index, response })
           else this.settle(future, new LeadershipLostError())
         }
+        if (e.type === LogType.Configuration) this.maybeStepDownRemoved(e.index)
       }
     }
     if (this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold && !this.snapshotInProgress) {
