@@ -133,6 +133,8 @@ interface FollowerState {
   wantHeartbeat: boolean
   /** No sending before this time (after failures). */
   backoffUntilMs: number
+  /** No new snapshot transfer before this time (after a failed one). */
+  snapshotRetryAtMs: number
 }
 
 type FutureKind = LogType
@@ -152,6 +154,9 @@ interface ApplyFuture {
 interface VerifyWaiter {
   seq: number
   term: number
+  /** Resolve only once the FSM has applied this far (read-index, dissertation §6.4). */
+  readIndex: number
+  confirmed: boolean
   timer: TimerHandle
   resolve: () => void
   reject: (e: Error) => void
@@ -169,7 +174,13 @@ interface Transfer {
 interface IncomingSnapshot {
   id: string
   offset: number
-  sink: { id: string; write(c: Uint8Array): Promise<void>; close(): Promise<void>; cancel(): Promise<void> }
+  /** Null for a snapshot we already hold (acknowledged, not stored). */
+  sink: {
+    id: string
+    write(c: Uint8Array): Promise<void>
+    close(): Promise<void>
+    cancel(): Promise<void>
+  } | null
 }
 
 interface ElectionRound {
@@ -214,6 +225,12 @@ export class Raft extends EventEmitter {
   private commitIndex = 0
   private lastApplied = 0
 
+  // Configuration entries in the log after the snapshot, in index order, over the
+  // configuration the snapshot holds: together they give the configuration at any point of
+  // the log, which truncation needs.
+  private configLog: { index: number; config: Configuration }[] = []
+  private baseConfig: Configuration = { servers: [] }
+  private baseConfigIndex = 0
   // Configurations: the latest in the log (in force at once) and the latest committed one.
   private latestConfig: Configuration = { servers: [] }
   private latestConfigIndex = 0
@@ -247,7 +264,10 @@ export class Raft extends EventEmitter {
   private readonly fsmQueue = new SerialQueue()
   private readonly configChanges = new SerialQueue()
   private applierRunning = false
+  private applierRetry: TimerHandle | null = null
   private snapshotInProgress: Promise<SnapshotMeta> | null = null
+  // Servers snapshot at slightly different points, so that they do not all compact at once.
+  private readonly snapshotJitter: number
 
   constructor(options: RaftOptions) {
     super()
@@ -263,6 +283,7 @@ export class Raft extends EventEmitter {
     this.clock = options.clock ?? new SystemClock()
     this.rng = options.rng ?? systemRng()
     this.log = (options.logger ?? silentLogger()).child({ component: 'raft', id: this.id })
+    this.snapshotJitter = this.rng.int(Math.max(1, Math.floor(this.config.snapshotThreshold / 10)))
   }
 
   // ---------------------------------------------------------------- public API
@@ -299,10 +320,10 @@ export class Raft extends EventEmitter {
     await this.loadState()
     this.started = true
     this.transport.setHandler({
-      appendEntries: (req) => this.locked(() => this.handleAppendEntries(req)),
-      requestVote: (req) => this.locked(() => this.handleRequestVote(req)),
-      installSnapshot: (req) => this.locked(() => this.handleInstallSnapshot(req)),
-      timeoutNow: (req) => this.locked(() => this.handleTimeoutNow(req)),
+      appendEntries: (req) => this.answer(() => this.handleAppendEntries(req)),
+      requestVote: (req) => this.answer(() => this.handleRequestVote(req)),
+      installSnapshot: (req) => this.answer(() => this.handleInstallSnapshot(req)),
+      timeoutNow: (req) => this.answer(() => this.handleTimeoutNow(req)),
     })
     this.resetElectionTimer()
     this.scheduleSnapshotCheck()
@@ -326,8 +347,9 @@ export class Raft extends EventEmitter {
 
   /**
    * Confirms that a quorum still follows this leader, by a fresh round of AppendEntries
-   * answered after the call. Use it before serving a linearizable read: a deposed leader
-   * that has not noticed yet cannot pass it.
+   * answered after the call, and waits until this server's FSM has applied everything
+   * committed before the call (the read index). After it resolves, reading the local FSM is
+   * linearizable: a deposed leader that has not noticed yet cannot pass it.
    */
   verifyLeader(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? this.config.rpcTimeoutMs
@@ -337,6 +359,9 @@ export class Raft extends EventEmitter {
       const waiter: VerifyWaiter = {
         seq: this.sendSeq,
         term: this.currentTerm,
+        // Until our term's first entry commits, we do not know all that earlier leaders committed.
+        readIndex: Math.max(this.commitIndex, this.termStartIndex),
+        confirmed: false,
         resolve,
         reject,
         timer: this.clock.setTimeout(() => {
@@ -522,7 +547,13 @@ export class Raft extends EventEmitter {
     if (this.raftState === 'shutdown') return
     const wasLeader = this.raftState === 'leader'
     this.raftState = 'shutdown'
-    for (const t of [this.electionTimer, this.heartbeatTimer, this.leaseTimer, this.snapshotTimer]) {
+    for (const t of [
+      this.electionTimer,
+      this.heartbeatTimer,
+      this.leaseTimer,
+      this.snapshotTimer,
+      this.applierRetry,
+    ]) {
       this.clock.clearTimeout(t)
     }
     this.electionTimer = this.heartbeatTimer = this.leaseTimer = this.snapshotTimer = null
@@ -533,8 +564,20 @@ export class Raft extends EventEmitter {
     this.queue.close()
     this.fsmQueue.close()
     this.configChanges.close()
-    if (wasLeader) this.setLeader(null)
+    if (wasLeader) {
+      this.leaderPeer = null
+      this.emit('leader', null)
+    }
+    const incoming = this.incoming
+    this.incoming = null
+    if (incoming?.sink) await incoming.sink.cancel().catch(() => {})
     this.emit('state', 'shutdown')
+    // Wait for the tasks already running: none of them writes to storage any more (each
+    // write checks first), but the caller may reuse the stores as soon as we return.
+    await Promise.race([
+      Promise.all([this.queue.drain(), this.fsmQueue.drain()]),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ])
     this.log.debug('raft shut down')
   }
 
@@ -585,19 +628,25 @@ export class Raft extends EventEmitter {
       this.lastLogTerm = this.snapshotTerm
       this.cacheFirst = this.lastLogIndex + 1
     }
+    if (this.firstLogIndex > this.snapshotIndex + 1 && this.snapshotIndex + 1 <= this.lastLogIndex) {
+      // The log starts after the newest snapshot we could read: entries in between are gone.
+      throw new Error(
+        `raft: the log starts at ${this.firstLogIndex} but the newest readable snapshot ends at ${this.snapshotIndex}`,
+      )
+    }
     // Configuration entries in the log after the snapshot are in force already.
+    this.baseConfig = cloneConfiguration(config)
+    this.baseConfigIndex = configIndex
+    this.configLog = []
     const from = Math.max(this.firstLogIndex, this.snapshotIndex + 1, 1)
     for (let i = from; i <= this.lastLogIndex; i += 1024) {
       const entries = await readLogs(this.logStore, i, Math.min(this.lastLogIndex, i + 1023))
       for (const e of entries) {
-        if (e.type === LogType.Configuration) {
-          config = decodeConfiguration(e.data)
-          configIndex = e.index
-        }
+        if (e.type === LogType.Configuration)
+          this.configLog.push({ index: e.index, config: decodeConfiguration(e.data) })
       }
     }
-    this.latestConfig = config
-    this.latestConfigIndex = configIndex
+    this.rollbackConfiguration(Number.POSITIVE_INFINITY)
   }
 
   // ---------------------------------------------------------------- the serial queue
@@ -609,6 +658,18 @@ export class Raft extends EventEmitter {
       if (this.raftState === 'shutdown') throw new ShutdownError()
       return fn()
     })
+  }
+
+  /** Runs an RPC handler on the queue; a server shut down meanwhile never answers. */
+  private async answer<T>(fn: () => Promise<T>): Promise<T> {
+    const result = await this.locked(fn)
+    if (this.isShutdown()) throw new ShutdownError()
+    return result
+  }
+
+  /** Throws once shut down: called before every storage write, so a stopped server writes nothing. */
+  private assertRunning(): void {
+    if (this.isShutdown()) throw new ShutdownError()
   }
 
   /** Runs a queued task whose failure only needs logging (timers, answers). */
@@ -623,12 +684,15 @@ export class Raft extends EventEmitter {
   // ---------------------------------------------------------------- persistent state
 
   private async setTerm(term: number): Promise<void> {
+    this.assertRunning()
     await this.stableStore.setUint64(StableKeys.currentTerm, term)
     this.currentTerm = term
   }
 
   private async persistVote(term: number, candidate: ServerId): Promise<void> {
+    this.assertRunning()
     await this.stableStore.setUint64(StableKeys.lastVoteTerm, term)
+    this.assertRunning()
     await this.stableStore.set(StableKeys.lastVoteCandidate, new TextEncoder().encode(candidate))
     this.votedTerm = term
     this.votedFor = candidate
@@ -721,21 +785,54 @@ export class Raft extends EventEmitter {
   private noteConfigurationEntries(entries: LogEntry[]): void {
     for (const e of entries) {
       if (e.type === LogType.Configuration) {
-        this.latestConfig = decodeConfiguration(e.data)
+        const config = decodeConfiguration(e.data)
+        this.configLog.push({ index: e.index, config })
+        this.latestConfig = config
         this.latestConfigIndex = e.index
       }
+    }
+  }
+
+  /** After the log lost its entries from `fromIndex` on: the latest configuration is the last one left. */
+  private rollbackConfiguration(fromIndex: number): void {
+    this.configLog = this.configLog.filter((c) => c.index < fromIndex)
+    const last = this.configLog[this.configLog.length - 1]
+    this.latestConfig = cloneConfiguration(last?.config ?? this.baseConfig)
+    this.latestConfigIndex = last?.index ?? this.baseConfigIndex
+  }
+
+  /** Makes `base` (a snapshot's configuration) the floor, keeping log entries after `afterIndex`. */
+  private rebaseConfiguration(base: Configuration, baseIndex: number, afterIndex: number): void {
+    this.baseConfig = cloneConfiguration(base)
+    this.baseConfigIndex = baseIndex
+    this.configLog = this.configLog.filter((c) => c.index > afterIndex)
+    this.rollbackConfiguration(Number.POSITIVE_INFINITY)
+    this.updateCommittedConfiguration()
+  }
+
+  /** The committed configuration: the last one at or below commitIndex. */
+  private updateCommittedConfiguration(): void {
+    let committed: { index: number; config: Configuration } = {
+      index: this.baseConfigIndex,
+      config: this.baseConfig,
+    }
+    for (const c of this.configLog) if (c.index <= this.commitIndex) committed = c
+    if (committed.index !== this.committedConfigIndex || this.committedConfig.servers.length === 0) {
+      this.committedConfig = cloneConfiguration(committed.config)
+      this.committedConfigIndex = committed.index
     }
   }
 
   // ---------------------------------------------------------------- roles
 
   private setState(state: RaftState): void {
-    if (this.raftState === state) return
+    if (this.raftState === state || this.isShutdown()) return
     this.raftState = state
     this.emit('state', state)
   }
 
   private setLeader(leader: Peer | null): void {
+    if (this.isShutdown()) return
     const before = this.leaderPeer
     if (before?.id === leader?.id && before?.address === leader?.address) return
     this.leaderPeer = leader ? { id: leader.id, address: leader.address } : null
@@ -748,7 +845,7 @@ export class Raft extends EventEmitter {
 
   private resetElectionTimer(): void {
     this.clock.clearTimeout(this.electionTimer)
-    if (this.raftState === 'shutdown' || this.raftState === 'leader') {
+    if (this.isShutdown() || this.raftState === 'leader') {
       this.electionTimer = null
       return
     }
@@ -828,7 +925,12 @@ export class Raft extends EventEmitter {
     if (round.granted.size < quorumSize(this.latestConfig)) return false
     if (round.preVote) {
       this.election = null
-      this.background('election', () => this.startElection(false))
+      const term = this.currentTerm
+      this.background('election', async () => {
+        // A leader may have been heard from since the pre-vote was won: then stand down.
+        if (this.raftState !== 'candidate' || this.currentTerm !== term || this.election !== null) return
+        await this.startElection(false)
+      })
     } else {
       this.becomeLeader()
     }
@@ -855,6 +957,7 @@ export class Raft extends EventEmitter {
   }
 
   private becomeFollower(leader: Peer | null): void {
+    if (this.isShutdown()) return
     const wasLeader = this.raftState === 'leader'
     this.election = null
     if (wasLeader) this.stopLeading()
@@ -873,14 +976,15 @@ export class Raft extends EventEmitter {
     this.election = null
     this.clock.clearTimeout(this.electionTimer)
     this.electionTimer = null
-    this.setState('leader')
-    this.setLeader({ id: this.id, address: this.address })
-    this.log.info({ term: this.currentTerm, lastIndex: this.lastLogIndex }, 'became leader')
+    // Leader state first: observers of the 'state' event may call verifyLeader at once.
     const now = this.clock.now()
     this.followers.clear()
     this.selfPersistedIndex = this.lastLogIndex
     this.termStartIndex = this.lastLogIndex + 1
     this.syncFollowers(now)
+    this.setState('leader')
+    this.setLeader({ id: this.id, address: this.address })
+    this.log.info({ term: this.currentTerm, lastIndex: this.lastLogIndex }, 'became leader')
     // A no-op of our own term lets us commit what earlier terms left (§5.4.2).
     this.pending.unshift(this.newFuture(LogType.Noop, new Uint8Array(0), null))
     this.scheduleDispatch()
@@ -910,6 +1014,7 @@ export class Raft extends EventEmitter {
         pumpAgain: false,
         wantHeartbeat: true,
         backoffUntilMs: 0,
+        snapshotRetryAtMs: 0,
       })
     }
   }
@@ -1049,10 +1154,19 @@ export class Raft extends EventEmitter {
     }
     // Followers get the entries while we write them ourselves.
     for (const f of this.followers.values()) void this.pump(f)
+    if (this.firstLogIndex === 0) this.firstLogIndex = entries[0]!.index
     try {
+      this.assertRunning()
       await this.logStore.storeLogs(entries)
     } catch (err) {
+      if (this.isShutdown()) return
+      // Forget the entries we failed to keep, so that we never acknowledge them to the next
+      // leader as if they were on disk.
       this.log.error({ err }, 'failed to append to the log; stepping down')
+      this.truncateCache(entries[0]!.index)
+      this.lastLogIndex = entries[0]!.index - 1
+      this.lastLogTerm = (await this.termAt(this.lastLogIndex)) ?? 0
+      this.rollbackConfiguration(entries[0]!.index)
       if (this.raftState === 'leader' && this.currentTerm === term) this.becomeFollower(null)
       return
     }
@@ -1086,10 +1200,12 @@ export class Raft extends EventEmitter {
   }
 
   private scheduleLeaseCheck(): void {
+    const term = this.currentTerm
     this.leaseTimer = this.clock.setTimeout(() => {
       this.leaseTimer = null
       this.background('lease check', async () => {
-        if (this.raftState !== 'leader') return
+        // A check armed in an earlier term must not start a second chain of checks.
+        if (this.raftState !== 'leader' || this.currentTerm !== term) return
         const now = this.clock.now()
         let contacts = isVoter(this.latestConfig, this.id) ? 1 : 0
         for (const f of this.followers.values()) {
@@ -1143,7 +1259,8 @@ export class Raft extends EventEmitter {
       const prevIndex = p.nextIndex - 1
       const prevTerm = await this.termAt(prevIndex)
       if (prevTerm === undefined) {
-        this.startSnapshotSend(f, term)
+        // A failed snapshot is retried after its back-off, heartbeat or not.
+        if (this.clock.now() >= f.snapshotRetryAtMs) this.startSnapshotSend(f, term)
         return
       }
       const last = Math.min(this.lastLogIndex, prevIndex + this.config.maxAppendEntries)
@@ -1251,14 +1368,22 @@ export class Raft extends EventEmitter {
 
   /** After commitIndex moved: commit the configuration, wake the FSM. */
   private noteCommitted(): void {
-    if (this.latestConfigIndex <= this.commitIndex && this.committedConfigIndex !== this.latestConfigIndex) {
-      this.committedConfig = cloneConfiguration(this.latestConfig)
-      this.committedConfigIndex = this.latestConfigIndex
-      const waiters = this.configWaiters
-      this.configWaiters = []
-      for (const w of waiters) w.resolve()
-    }
+    this.updateCommittedConfiguration()
+    this.checkConfigWaiters()
+    this.checkVerifyWaiters()
     this.kickApplier()
+  }
+
+  /** A membership change may start once the last one committed and our term has committed an entry. */
+  private configurationStable(): boolean {
+    return this.committedConfigIndex >= this.latestConfigIndex && this.commitIndex >= this.termStartIndex
+  }
+
+  private checkConfigWaiters(): void {
+    if (this.configWaiters.length === 0 || !this.configurationStable()) return
+    const waiters = this.configWaiters
+    this.configWaiters = []
+    for (const w of waiters) w.resolve()
   }
 
   private checkVerifyWaiters(): void {
@@ -1267,11 +1392,14 @@ export class Raft extends EventEmitter {
     const selfVotes = isVoter(this.latestConfig, this.id) ? 1 : 0
     this.verifyWaiters = this.verifyWaiters.filter((w) => {
       if (w.term !== this.currentTerm) return true
-      let acks = selfVotes
-      for (const f of this.followers.values()) {
-        if (isVoter(this.latestConfig, f.peer.id) && f.ackSeq > w.seq) acks++
+      if (!w.confirmed) {
+        let acks = selfVotes
+        for (const f of this.followers.values()) {
+          if (isVoter(this.latestConfig, f.peer.id) && f.ackSeq > w.seq) acks++
+        }
+        w.confirmed = acks >= needed
       }
-      if (acks < needed) return true
+      if (!w.confirmed || this.lastApplied < w.readIndex) return true
       this.clock.clearTimeout(w.timer)
       w.resolve()
       return false
@@ -1336,7 +1464,9 @@ export class Raft extends EventEmitter {
           timeoutMs: this.config.installSnapshotTimeoutMs,
         })
         if (resp.term > term) {
-          this.background('snapshot answer', () => this.stepDown(resp.term))
+          this.background('snapshot answer', async () => {
+            if (resp.term > this.currentTerm) await this.stepDown(resp.term)
+          })
           throw new LeadershipLostError()
         }
         if (!resp.success) throw new Error(`follower refused snapshot chunk at offset ${offset}`)
@@ -1374,7 +1504,7 @@ export class Raft extends EventEmitter {
       this.background('snapshot failure', () => {
         if (!stillLeading()) return
         f.progress.mode = 'probe'
-        f.backoffUntilMs = this.clock.now() + this.config.heartbeatIntervalMs * 4
+        f.snapshotRetryAtMs = this.clock.now() + this.config.heartbeatIntervalMs * 4
       })
     }
   }
@@ -1422,19 +1552,18 @@ export class Raft extends EventEmitter {
           throw new Error(`raft: leader ${req.from.id} would overwrite committed entry ${e.index}`)
         }
         this.log.debug({ from: e.index, to: this.lastLogIndex }, 'truncating conflicting entries')
+        this.assertRunning()
         await this.logStore.deleteRange(e.index, this.lastLogIndex)
         this.truncateCache(e.index)
         this.lastLogIndex = e.index - 1
         this.lastLogTerm = (await this.termAt(this.lastLogIndex)) ?? 0
-        if (this.latestConfigIndex >= e.index) {
-          this.latestConfig = cloneConfiguration(this.committedConfig)
-          this.latestConfigIndex = this.committedConfigIndex
-        }
+        this.rollbackConfiguration(e.index)
         newEntries = req.entries.slice(i)
         break
       }
     }
     if (newEntries.length > 0) {
+      this.assertRunning()
       await this.logStore.storeLogs(newEntries)
       if (this.firstLogIndex === 0) this.firstLogIndex = newEntries[0]!.index
       this.appendToCache(newEntries)
@@ -1504,41 +1633,59 @@ export class Raft extends EventEmitter {
 
     let inc = this.incoming
     if (req.offset === 0) {
-      if (inc) await inc.sink.cancel()
+      if (inc?.sink) await inc.sink.cancel()
       this.incoming = null
-      const sink = await this.snapshotStore.create({
-        index: req.lastIndex,
-        term: req.lastTerm,
-        configuration: req.configuration,
-        configurationIndex: req.configurationIndex,
-      })
+      // A snapshot of what we have committed already (a duplicate, or a retransmission) is
+      // acknowledged and dropped: installing it would throw away entries we acknowledged.
+      const redundant = req.lastIndex <= this.commitIndex
+      this.assertRunning()
+      const sink = redundant
+        ? null
+        : await this.snapshotStore.create({
+            index: req.lastIndex,
+            term: req.lastTerm,
+            configuration: req.configuration,
+            configurationIndex: req.configurationIndex,
+          })
       inc = { id: req.snapshotId, offset: 0, sink }
       this.incoming = inc
     } else if (!inc || inc.id !== req.snapshotId || inc.offset !== req.offset) {
       const nextOffset = inc && inc.id === req.snapshotId ? inc.offset : 0
       return { term: this.currentTerm, success: false, nextOffset }
     }
-    await inc.sink.write(req.data)
+    this.assertRunning()
+    if (inc.sink) await inc.sink.write(req.data)
     inc.offset += req.data.length
     if (!req.done) return { term: this.currentTerm, success: true, nextOffset: inc.offset }
     this.incoming = null
+    if (!inc.sink) return { term: this.currentTerm, success: true, nextOffset: inc.offset }
+    this.assertRunning()
     await inc.sink.close()
-    await this.installSnapshot(inc.sink.id, req)
+    if (req.lastIndex > this.commitIndex) await this.installSnapshot(inc.sink.id, req)
     return { term: this.currentTerm, success: true, nextOffset: inc.offset }
   }
 
   /** Makes a received (and now durable) snapshot this server's state. */
   private async installSnapshot(snapshotId: string, req: InstallSnapshotRequest): Promise<void> {
-    const keepTail =
-      req.lastIndex <= this.lastLogIndex &&
-      req.lastIndex > this.snapshotIndex &&
-      (await this.termAt(req.lastIndex)) === req.lastTerm
+    // Restore the FSM first: if that fails, nothing else has changed and the leader retries.
+    await this.fsmQueue.run(async () => {
+      if (req.lastIndex <= this.lastApplied) return
+      const open = await this.snapshotStore.open(snapshotId)
+      await this.fsm.restore(open.data)
+      this.lastApplied = req.lastIndex
+      this.appliedConfig = cloneConfiguration(req.configuration)
+      this.appliedConfigIndex = req.configurationIndex
+    })
+    this.assertRunning()
+    const keepTail = req.lastIndex <= this.lastLogIndex && (await this.termAt(req.lastIndex)) === req.lastTerm
     if (keepTail) {
       // Our log agrees at the snapshot's last entry: keep what follows it (§7).
-      await this.compactLog(req.lastIndex, 0)
+      const range = this.startCompaction(req.lastIndex, 0)
+      if (range) await this.deleteInSlices(range.first, range.cut)
     } else {
       // Our log conflicts with (or falls short of) the snapshot: discard it whole.
       if (this.lastLogIndex >= 1 && this.firstLogIndex > 0) {
+        this.assertRunning()
         await this.logStore.deleteRange(this.firstLogIndex, this.lastLogIndex)
       }
       this.cache = []
@@ -1551,23 +1698,12 @@ export class Raft extends EventEmitter {
       this.snapshotIndex = req.lastIndex
       this.snapshotTerm = req.lastTerm
     }
-    if (!keepTail || this.latestConfigIndex < req.configurationIndex) {
-      this.latestConfig = cloneConfiguration(req.configuration)
-      this.latestConfigIndex = req.configurationIndex
-    }
-    if (this.committedConfigIndex < req.configurationIndex) {
-      this.committedConfig = cloneConfiguration(req.configuration)
-      this.committedConfigIndex = req.configurationIndex
-    }
     if (req.lastIndex > this.commitIndex) this.commitIndex = req.lastIndex
-    await this.fsmQueue.run(async () => {
-      if (req.lastIndex <= this.lastApplied) return
-      const open = await this.snapshotStore.open(snapshotId)
-      await this.fsm.restore(open.data)
-      this.lastApplied = req.lastIndex
-      this.appliedConfig = cloneConfiguration(req.configuration)
-      this.appliedConfigIndex = req.configurationIndex
-    })
+    this.rebaseConfiguration(
+      req.configuration,
+      req.configurationIndex,
+      keepTail ? req.lastIndex : Number.POSITIVE_INFINITY,
+    )
     this.log.info({ index: req.lastIndex, term: req.lastTerm, keepTail }, 'installed snapshot from leader')
     this.kickApplier()
   }
@@ -1575,27 +1711,50 @@ export class Raft extends EventEmitter {
   // ---------------------------------------------------------------- the FSM
 
   private kickApplier(): void {
-    if (this.applierRunning || this.lastApplied >= this.commitIndex || this.raftState === 'shutdown') return
+    if (this.applierRunning || this.applierRetry || this.lastApplied >= this.commitIndex || this.isShutdown())
+      return
     this.applierRunning = true
     this.fsmQueue
       .run(() => this.runApplier())
-      .catch((err: unknown) => {
-        this.log.error({ err }, 'applying entries failed')
-      })
-      .finally(() => {
-        this.applierRunning = false
-        if (this.lastApplied < this.commitIndex) this.kickApplier()
-      })
+      .then(
+        (progressed) => {
+          this.applierRunning = false
+          if (this.lastApplied >= this.commitIndex) return
+          if (progressed) this.kickApplier()
+          else {
+            // The entries are not readable yet (a snapshot install is under way): retry soon,
+            // on a timer, never in a tight loop.
+            this.applierRetry = this.clock.setTimeout(() => {
+              this.applierRetry = null
+              this.kickApplier()
+            }, 10)
+          }
+        },
+        (err: unknown) => {
+          this.applierRunning = false
+          if ((err as Error).name === 'ShutdownError') return
+          // The FSM failed: every server must apply the same entries, so we cannot skip this
+          // one, and retrying would fail the same way. Stop, loudly.
+          this.log.error(
+            { err, index: this.lastApplied + 1 },
+            'the state machine failed to apply an entry; shutting down',
+          )
+          this.emit('fsm-error', err)
+          void this.shutdown()
+        },
+      )
   }
 
-  private async runApplier(): Promise<void> {
-    while (this.lastApplied < this.commitIndex && this.raftState !== 'shutdown') {
+  /** Applies committed entries; returns whether it made progress. */
+  private async runApplier(): Promise<boolean> {
+    const startedAt = this.lastApplied
+    batches: while (this.lastApplied < this.commitIndex && !this.isShutdown()) {
       const from = this.lastApplied + 1
       const to = Math.min(this.commitIndex, from + APPLY_BATCH_ENTRIES - 1)
       const entries = await this.readEntries(from, to)
-      if (entries.length === 0) return
+      if (entries.length === 0) break
       for (const e of entries) {
-        if (e.index !== this.lastApplied + 1 || this.isShutdown()) return
+        if (e.index !== this.lastApplied + 1 || this.isShutdown()) break batches
         let response: unknown
         if (e.type === LogType.Command) {
           response = this.fsm.apply(e)
@@ -1613,8 +1772,9 @@ export class Raft extends EventEmitter {
         }
         if (e.type === LogType.Configuration) this.maybeStepDownRemoved(e.index)
       }
+      this.checkVerifyWaiters()
     }
-    if (this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold && !this.snapshotInProgress) {
+    if (this.snapshotDue() && !this.snapshotInProgress) {
       // Defer: a snapshot waits on this queue, which we are running on.
       this.clock.setTimeout(() => {
         this.snapshot().catch((err: unknown) => {
@@ -1627,13 +1787,14 @@ export class Raft extends EventEmitter {
         })
       }, 0)
     }
+    return this.lastApplied > startedAt
   }
 
   private scheduleSnapshotCheck(): void {
     this.snapshotTimer = this.clock.setTimeout(() => {
       this.snapshotTimer = null
       if (this.raftState === 'shutdown') return
-      if (this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold) {
+      if (this.snapshotDue()) {
         this.snapshot().catch((err: unknown) => {
           if ((err as Error).name !== 'ShutdownError') this.log.warn({ err }, 'automatic snapshot failed')
         })
@@ -1683,25 +1844,45 @@ export class Raft extends EventEmitter {
     } finally {
       captured.fsmSnapshot.release()
     }
-    await this.locked(async () => {
+    const range = await this.locked(async () => {
       if (captured.index > this.snapshotIndex) {
         this.snapshotIndex = captured.index
         this.snapshotTerm = captured.term
+        this.rebaseConfiguration(captured.configuration, captured.configurationIndex, captured.index)
       }
-      await this.compactLog(captured.index, this.config.trailingLogs)
+      return this.startCompaction(captured.index, this.config.trailingLogs)
     })
+    // The entries are already out of reach (firstLogIndex moved); deleting them can take a
+    // while on disk, so it happens off the serial queue, in slices.
+    if (range) await this.deleteInSlices(range.first, range.cut)
     this.log.info({ index: captured.index, term: captured.term }, 'snapshot taken')
     return meta
   }
 
-  /** Deletes log entries up to `index - trailing` (never past `index`). */
-  private async compactLog(index: number, trailing: number): Promise<void> {
+  /**
+   * Makes entries up to `index - trailing` unreachable (moves firstLogIndex) and returns the
+   * range the caller must delete, or null.
+   */
+  private startCompaction(index: number, trailing: number): { first: number; cut: number } | null {
     const first = this.firstLogIndex
     const cut = Math.min(index, this.lastLogIndex) - trailing
-    if (first === 0 || cut < first) return
-    await this.logStore.deleteRange(first, cut)
+    if (first === 0 || cut < first) return null
     this.firstLogIndex = cut + 1
     if (this.cacheFirst <= cut) this.truncateCacheFront(cut + 1)
+    return { first, cut }
+  }
+
+  private async deleteInSlices(first: number, cut: number): Promise<void> {
+    const slice = 2048
+    for (let from = first; from <= cut; from += slice) {
+      if (this.isShutdown()) return
+      await this.logStore.deleteRange(from, Math.min(cut, from + slice - 1))
+    }
+  }
+
+  /** Whether enough was applied since the last snapshot (with a per-server jitter of up to 10%). */
+  private snapshotDue(): boolean {
+    return this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold + this.snapshotJitter
   }
 
   private truncateCacheFront(newFirst: number): void {
@@ -1726,7 +1907,7 @@ export class Raft extends EventEmitter {
   }
 
   private waitConfigCommitted(timeoutMs: number): Promise<void> {
-    if (this.committedConfigIndex >= this.latestConfigIndex) return Promise.resolve()
+    if (this.configurationStable()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.configWaiters = this.configWaiters.filter((w) => w !== waiter)

@@ -8,6 +8,9 @@
  * operation fits, it puts the last one back and tries the next. A cache of (set of linearized
  * operations, model state) pairs already explored prunes the search, and P-compositionality lets
  * a model split the history (by key, for a key-value store) into partitions checked one by one.
+ * Beyond Porcupine: operations that never returned are tried after the others, and a model may
+ * add a look ahead that prunes states a later observation already rules out; `kvModel` uses both
+ * to stay fast on runs of concurrent appends and on clients that timed out.
  *
  *   const history: KvOperation[] = [
  *     { clientId: 0, input: { op: 'put', key: 'x', value: '1' }, output: '', callMs: 0, returnMs: 10 },
@@ -49,6 +52,16 @@ export interface Model<State, Input, Output> {
    * turns one exponential search into several small ones.
    */
   partition?(history: readonly Operation<Input, Output>[]): Operation<Input, Output>[][]
+  /**
+   * Optional pruning with knowledge of the whole partition, for models whose state can stray far
+   * from anything observed: every order of a run of concurrent appends is a different state, and
+   * only a later read tells them apart, so without a look ahead the search tries them all. Called
+   * once per partition, it returns a test run after each successful step of the operation at
+   * `index` (in the partition) on the state that step produced; false means no linearization can
+   * continue from there, and the search backtracks at once. It must be sound: answering false
+   * where a linearization exists makes the checker call a legal history illegal.
+   */
+  lookahead?(partition: readonly Operation<Input, Output>[]): (index: number, state: State) => boolean
   /** Optionally renders an operation for messages (`output` is `undefined` for a pending one). */
   describeOperation?(input: Input, output: Output | undefined): string
   /** Optionally renders a state for messages. */
@@ -57,10 +70,13 @@ export interface Model<State, Input, Output> {
 
 /** An operation that returned: it took effect at one instant between `callMs` and `returnMs`. */
 export interface CompletedOperation<Input, Output> {
+  /** The client that issued it; only messages use it, since times alone order the operations. */
   clientId: number
   input: Input
   output: Output
+  /** When the client sent the request, in any time unit shared by the whole history. */
   callMs: number
+  /** When the client received the response; operations that merely touch count as concurrent. */
   returnMs: number
   pending?: false
 }
@@ -121,7 +137,7 @@ const defaultMaxCacheEntries = 1_000_000
  * Checks whether a history is linearizable with respect to a model.
  *
  * Partitions (when the model has `partition`) are checked in order; the first illegal one ends
- * the check. Throws a RangeError on a malformed history (a time that is not a number, a return
+ * the check, and so does the end of the budget. Throws a RangeError on a malformed history (a time that is not a number, a return
  * before its call): that is a bug in the test, not a property of the system.
  */
 export function checkOperations<State, Input, Output>(
@@ -289,6 +305,7 @@ function searchPartition<State, Input, Output>(
   const cache = new Map<number, CacheEntry<State>[]>()
   let cacheSize = 0
 
+  const viable = model.lookahead?.(ops)
   const stackNode: number[] = []
   const stackState: State[] = []
   let longest: number[] = []
@@ -315,7 +332,7 @@ function searchPartition<State, Input, Output>(
       const op = nodeOp[node]
       const operation = ops[op]
       const stepped = model.step(state, operation.input, operation.pending ? undefined : operation.output)
-      if (stepped.ok) {
+      if (stepped.ok && (viable === undefined || viable(op, stepped.state))) {
         flip(op)
         const key = model.hash ? setHash ^ Math.imul(model.hash(stepped.state), 0x9e3779b1) : setHash
         let bucket = cache.get(key)
@@ -332,8 +349,9 @@ function searchPartition<State, Input, Output>(
           }
         }
         if (!seen) {
-          if (cacheSize >= maxCacheEntries)
+          if (cacheSize >= maxCacheEntries) {
             return { result: 'unknown', reason: 'memo', longest, explored: cacheSize }
+          }
           bucket.push({ bits: bits.slice(), state: stepped.state })
           cacheSize++
           stackNode.push(node)
@@ -394,28 +412,42 @@ function explainIllegal<State, Input, Output>(
     const span = op.pending ? `${op.callMs}, never returned` : `${op.callMs}, ${op.returnMs}`
     return `client ${op.clientId} [${span}] ${what}`
   }
+  const showState = (state: State): string =>
+    model.describeState ? model.describeState(state) : JSON.stringify(state)
   let state = model.init()
   for (const i of longest) {
     const op = ops[i]
     state = model.step(state, op.input, op.pending ? undefined : op.output).state
   }
   // The operations that could have come next: those not linearized whose call precedes the
-  // first return among the rest. Each of them fails in the state the prefix leaves.
+  // first return among the rest. Each is refused by the model, by the look ahead, or leads only
+  // to dead ends the search already explored.
+  const viable = model.lookahead?.(ops)
   const done = new Set(longest)
-  const rest = ops.filter((_, i) => !done.has(i))
   let boundMs = Infinity
-  for (const op of rest) if (!op.pending && op.returnMs < boundMs) boundMs = op.returnMs
-  const stuck = rest.filter((op) => op.callMs <= boundMs)
+  ops.forEach((op, i) => {
+    if (!done.has(i) && !op.pending && op.returnMs < boundMs) boundMs = op.returnMs
+  })
+  const stuck: string[] = []
+  ops.forEach((op, i) => {
+    if (done.has(i) || op.callMs > boundMs) return
+    const stepped = model.step(state, op.input, op.pending ? undefined : op.output)
+    const why = !stepped.ok
+      ? 'the model refuses it in that state'
+      : viable !== undefined && !viable(i, stepped.state)
+        ? `it leaves ${showState(stepped.state)}, which the look ahead rules out`
+        : 'every continuation after it fails'
+    stuck.push(`  ${describe(op)}: ${why}`)
+  })
   const shown = longest.slice(-explainTailLength).map((i) => `  ${describe(ops[i])}`)
   if (longest.length > explainTailLength) shown.unshift(`  ... ${longest.length - explainTailLength} earlier`)
-  const stateText = model.describeState ? model.describeState(state) : JSON.stringify(state)
   return [
     `partition ${partitionIndex} (${ops.length} operations) is not linearizable;` +
       ` the longest linearization has ${longest.length} of them:`,
     ...(shown.length > 0 ? shown : ['  (none)']),
-    `state after it: ${stateText}`,
+    `state after it: ${showState(state)}`,
     'none of these can come next:',
-    ...stuck.map((op) => `  ${describe(op)}`),
+    ...stuck,
   ].join('\n')
 }
 
@@ -442,8 +474,10 @@ export type KvState = string
 
 /**
  * The model of a key-value store (map of string keys to string values, absent reads as ''),
- * partitioned by key. A pending get is dropped by `partition`: it changes nothing and nobody saw
- * its result, so it constrains nothing and would only widen the search.
+ * partitioned by key. `partition` drops the pending operations that cannot matter, since each
+ * one left in doubles the search wherever it fails: pending gets (they change nothing and nobody
+ * saw their result) and pending writes that no get saw (see `withoutUnseenPendingWrites`). Its
+ * `lookahead` prunes orders of appends that a later read already rules out (see `kvLookahead`).
  */
 export const kvModel: Model<KvState, KvInput, KvOutput> = {
   init: () => '',
@@ -469,8 +503,9 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
       }
       ops.push(op)
     }
-    return [...byKey.values()]
+    return [...byKey.values()].map(withoutUnseenPendingWrites)
   },
+  lookahead: kvLookahead,
   describeOperation(input, output) {
     const result = output === undefined ? '?' : JSON.stringify(output)
     switch (input.op) {
@@ -483,4 +518,78 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     }
   },
   describeState: (state) => JSON.stringify(state),
+}
+
+/**
+ * One key's operations without the pending writes that no get saw: a pending put whose value
+ * starts no value read, a pending append whose value occurs in no value read. Such a write can
+ * always be linearized last instead (or never), so dropping it changes no verdict: had it taken
+ * effect before some get, and before the next put, that get would have read a value starting with
+ * the put's value or containing the append's; so no get lies between it and the next put (or the
+ * end), and moving it to the end changes no value read.
+ */
+function withoutUnseenPendingWrites(ops: KvOperation[]): KvOperation[] {
+  const seen: string[] = []
+  for (const op of ops) if (op.input.op === 'get' && !op.pending) seen.push(op.output)
+  return ops.filter((op) => {
+    if (!op.pending || op.input.op === 'get') return true
+    const { op: kind, value } = op.input
+    return seen.some((read) => (kind === 'put' ? read.startsWith(value) : read.includes(value)))
+  })
+}
+
+/**
+ * The key-value model's look ahead, for one key. Take a write W (put or append) and the get G
+ * that returns first among those called strictly after W returned: every linearization puts G
+ * after W. Between them come appends and perhaps puts; if a put comes last among those, G read
+ * that put's value followed by appends. So unless some put other than W could fall between them
+ * (it did not return before W was called nor was called after G returned) and its value starts
+ * what G read, the value W leaves must be a prefix of the value G read. A pending put counts: it
+ * may take effect at any time after its call. A write with no such get gets no test.
+ */
+function kvLookahead(ops: readonly KvOperation[]): (index: number, state: KvState) => boolean {
+  const gets: CompletedOperation<KvInput, KvOutput>[] = []
+  const puts: KvOperation[] = []
+  for (const op of ops) {
+    if (op.input.op === 'get' && !op.pending) gets.push(op)
+    if (op.input.op === 'put') puts.push(op)
+  }
+  gets.sort((a, b) => a.callMs - b.callMs)
+  // firstReturning[k]: the get returning first among gets[k..].
+  const firstReturning = gets.slice()
+  for (let k = gets.length - 2; k >= 0; k--) {
+    if (firstReturning[k + 1].returnMs < gets[k].returnMs) firstReturning[k] = firstReturning[k + 1]
+  }
+  const mustPrefix: (string | undefined)[] = ops.map((write) => {
+    // A pending write never returned, so no get is certainly after it.
+    if (write.input.op === 'get' || write.pending) return undefined
+    const k = firstIndexAfter(gets, write.returnMs)
+    if (k === gets.length) return undefined
+    const get = firstReturning[k]
+    const intervening = puts.some(
+      (put) =>
+        put !== write &&
+        (put.pending || put.returnMs >= write.callMs) &&
+        put.callMs <= get.returnMs &&
+        put.input.op === 'put' &&
+        get.output.startsWith(put.input.value),
+    )
+    return intervening ? undefined : get.output
+  })
+  return (index, state) => {
+    const prefixOf = mustPrefix[index]
+    return prefixOf === undefined || prefixOf.startsWith(state)
+  }
+}
+
+/** The index of the first operation in `sorted` (by call time) called strictly after `timeMs`. */
+function firstIndexAfter(sorted: readonly { callMs: number }[], timeMs: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid].callMs > timeMs) hi = mid
+    else lo = mid + 1
+  }
+  return lo
 }
