@@ -20,7 +20,7 @@ $(BUILD_STAMP): $(NPM_STAMP) $(SOURCES)
 build: $(BUILD_STAMP)
 
 run: build
-	node bin/shoal.js info
+	node bin/shoal.js up
 
 # Type-checking is the build (tsc, strict); then the linter/formatter check; then every test.
 # T=pattern runs only the test files whose path contains it.

@@ -5,11 +5,23 @@
 
 import '../src/util/polyfill.js'
 import { Builtins, Cli, type CommandClass } from 'clipanion'
+import { AgentCommand } from './agent.js'
+import { ClusterRemoveCommand } from './cluster/remove.js'
+import { ClusterStatusCommand } from './cluster/status.js'
+import { ClusterTransferLeadershipCommand } from './cluster/transfer-leadership.js'
 import { InfoCommand } from './info.js'
+import { UpCommand } from './up.js'
 import { SHOAL_VERSION } from './version.js'
 
 /** Every command `shoal` knows, in the order `--help` lists them. */
-export const COMMANDS: CommandClass[] = [InfoCommand]
+export const COMMANDS: CommandClass[] = [
+  AgentCommand,
+  UpCommand,
+  ClusterStatusCommand,
+  ClusterTransferLeadershipCommand,
+  ClusterRemoveCommand,
+  InfoCommand,
+]
 
 /** Builds the CLI (exported so tests can run commands in-process). */
 export function buildCli(): Cli {

@@ -1,0 +1,85 @@
+/** `shoal agent`: the daemon. Runs until SIGTERM (leaves the cluster cleanly) or SIGINT. */
+
+import { Option } from 'clipanion'
+import * as t from 'typanion'
+import { DaemonConfigError, PeerDaemon } from '../src/daemon/peer-daemon.js'
+import { CommandUsageError, ShoalCommand } from './shoal-command.js'
+
+export class AgentCommand extends ShoalCommand {
+  static override paths = [['agent']]
+  static override usage = ShoalCommand.Usage({
+    description: 'run a Shoal peer (the daemon every machine runs)',
+    details: `
+      Peers find each other over libp2p, form one Raft cluster and keep a leader. The first
+      peer creates the cluster secret; every other peer needs a copy of it (--secret-file).
+      SIGTERM leaves the cluster cleanly (leadership handed over, membership removed).
+    `,
+    examples: [
+      ['First peer of a three-peer cluster', 'shoal agent --data-dir /var/lib/shoal --bootstrap-expect 3'],
+      [
+        'Another peer',
+        'shoal agent --data-dir /var/lib/shoal --join 10.0.0.1:7400 --bootstrap-expect 3 --secret-file /etc/shoal/secret',
+      ],
+      ['A single-machine cluster', 'shoal agent --data-dir ./data --bootstrap-expect 1'],
+    ],
+  })
+
+  dataDir = Option.String('--data-dir', './shoal-data', { description: 'where this peer keeps its state' })
+  name = Option.String('--name', { description: "this peer's name (default: the hostname)" })
+  p2p = Option.String('--p2p', '/ip4/0.0.0.0/tcp/7400', {
+    description: 'multiaddr (or host:port) to listen on for peers',
+  })
+  api = Option.String('--api', '127.0.0.1:6443', { description: 'host:port of the API' })
+  join = Option.Array('--join', [], { description: 'a peer to join: host:port or a multiaddr (repeatable)' })
+  bootstrapExpect = Option.String('--bootstrap-expect', '0', {
+    description: 'wait for this many peers, then form the cluster (1: a single-machine cluster)',
+    validator: t.isNumber(),
+  })
+  runtime = Option.String('--runtime', 'auto', { description: 'auto, docker or process' })
+  secretFile = Option.String('--secret-file', {
+    description: 'the cluster secret (created by the first peer when absent)',
+  })
+  mdns = Option.Boolean('--mdns', false, { description: 'discover peers on the LAN with mDNS' })
+  removeDeadAfter = Option.String('--remove-dead-after', '600', {
+    description: 'seconds after which a silent peer is removed from the cluster',
+    validator: t.isNumber(),
+  })
+
+  async run(): Promise<number> {
+    if (!['auto', 'docker', 'process'].includes(this.runtime)) {
+      throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker or process`)
+    }
+    if (!(this.removeDeadAfter > 0)) throw new CommandUsageError('--remove-dead-after must be positive')
+    const log = this.logger()
+    const daemon = new PeerDaemon({
+      dataDir: this.dataDir,
+      name: this.name,
+      p2p: this.p2p,
+      api: this.api,
+      join: this.join,
+      bootstrapExpect: this.bootstrapExpect,
+      runtime: this.runtime as 'auto' | 'docker' | 'process',
+      secretFile: this.secretFile,
+      mdns: this.mdns,
+      removeDeadAfterMs: this.removeDeadAfter * 1000,
+      logger: log,
+    })
+    try {
+      await daemon.start()
+    } catch (err) {
+      await daemon.stop(false).catch(() => {})
+      if (err instanceof DaemonConfigError || (err as Error).name === 'AddressError')
+        throw new CommandUsageError((err as Error).message)
+      throw err
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.once('SIGINT', () => resolve('SIGINT'))
+    })
+    log.info({ signal }, signal === 'SIGTERM' ? 'leaving the cluster and stopping' : 'stopping')
+    // SIGTERM is a deliberate departure: leave the cluster. SIGINT (Ctrl-C) just stops, as a
+    // restart is the likely next step.
+    await daemon.stop(signal === 'SIGTERM')
+    return 0
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * PeerDaemon: one Shoal peer — what `shoal agent` runs. It owns the data dir and wires the
+ * parts together: identity and secret, the libp2p host, Raft on durable storage, the
+ * replicated state, the cluster manager, and the HTTP endpoint.
+ *
+ * Data dir layout:
+ *   peer-key              the Ed25519 identity (0600)
+ *   cluster-secret        the cluster secret, when --secret-file is not given (0600)
+ *   raft/                 Raft log and stable state (classic-level)
+ *   snapshots/            Raft snapshots
+ *   bootstrap-lock.json   a formation promise (see src/p2p/formation.ts)
+ *   agent.json            where this peer listens, for local CLI commands
+ */
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { probeDockerEngine } from '../agent/docker-engine.js'
+import { StatusServer } from '../api/status-server.js'
+import { ClusterManager } from '../p2p/cluster-manager.js'
+import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
+import { loadOrCreatePeerKey } from '../p2p/identity.js'
+import { isPeerInfo, type PeerInfo } from '../p2p/peer-table.js'
+import { Libp2pRaftTransport } from '../p2p/raft-transport.js'
+import { loadClusterSecret } from '../p2p/secret.js'
+import type { RaftConfig } from '../raft/config.js'
+import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
+import { LevelStore } from '../raft/level-store.js'
+import { Raft } from '../raft/raft.js'
+import { encodeKvCommand, KvStateMachine } from '../store/kv-state-machine.js'
+import { type Clock, SystemClock } from '../util/clock.js'
+import type { Logger } from '../util/logger.js'
+import { type Rng, systemRng } from '../util/random.js'
+
+/** The flags of `shoal agent` (PRODUCT.md §2). */
+export interface PeerDaemonOptions {
+  dataDir: string
+  name?: string
+  /** Multiaddr or host:port to listen on for peers. */
+  p2p: string
+  /** host:port of the HTTP endpoint. */
+  api: string
+  join: string[]
+  bootstrapExpect: number
+  runtime: 'auto' | 'docker' | 'process'
+  secretFile?: string
+  mdns: boolean
+  raft?: Partial<RaftConfig>
+  /** Remove a peer silent for this long (autopilot). */
+  removeDeadAfterMs?: number
+  logger: Logger
+  clock?: Clock
+  rng?: Rng
+}
+
+/** A flag value or a file that stops the daemon from starting; the message says which. */
+export class DaemonConfigError extends Error {
+  override name = 'DaemonConfigError'
+}
+
+export function parseApiAddress(value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d+)$/.exec(value.trim())
+  if (!m) throw new DaemonConfigError(`--api ${value}: expected host:port`)
+  const port = Number(m[2])
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new DaemonConfigError(`--api ${value}: bad port`)
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
+}
+
+const MEMBER_PREFIX = 'members/'
+
+export class PeerDaemon {
+  private host: ShoalHost | null = null
+  private transport: Libp2pRaftTransport | null = null
+  private logStore: LevelStore | null = null
+  private raft: Raft | null = null
+  private cluster: ClusterManager | null = null
+  private http: StatusServer | null = null
+  private readonly clock: Clock
+  private readonly rng: Rng
+  private readonly log: Logger
+  readonly kv = new KvStateMachine()
+  peerId = ''
+  name = ''
+
+  constructor(private readonly options: PeerDaemonOptions) {
+    this.clock = options.clock ?? new SystemClock()
+    this.rng = options.rng ?? systemRng()
+    this.log = options.logger
+  }
+
+  async start(): Promise<void> {
+    const o = this.options
+    const dataDir = resolve(o.dataDir)
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    if (o.bootstrapExpect < 0 || !Number.isInteger(o.bootstrapExpect)) {
+      throw new DaemonConfigError(`--bootstrap-expect ${o.bootstrapExpect}: expected a whole number >= 0`)
+    }
+    const api = parseApiAddress(o.api)
+    const listen = parseListenAddress(o.p2p)
+    const joins = o.join.map((j) => parseJoinAddress(j))
+
+    const secretPath = resolve(o.secretFile ?? join(dataDir, 'cluster-secret'))
+    const joining = joins.length > 0
+    let secret: Uint8Array
+    try {
+      // The first peer creates the secret; a peer told to join must be given it.
+      const loaded = loadClusterSecret(secretPath, !joining)
+      secret = loaded.secret
+      if (loaded.created)
+        this.log.info({ path: secretPath }, 'created a new cluster secret; give this file to every peer')
+    } catch (err) {
+      throw new DaemonConfigError(
+        `${(err as Error).message}${joining ? ' (a peer that joins needs the cluster secret: copy it from the first peer and pass --secret-file)' : ''}`,
+      )
+    }
+
+    const identity = await loadOrCreatePeerKey(dataDir)
+    this.peerId = identity.peerId
+    this.name = o.name ?? hostname()
+
+    const runtime = await this.chooseRuntime()
+    this.log.info({ runtime }, `container runtime: ${runtime}`)
+
+    this.host = await createHost({ privateKey: identity.privateKey, listen, secret, mdns: o.mdns })
+    const advertised = this.advertisedAddress()
+    this.transport = new Libp2pRaftTransport({ host: this.host, localAddress: advertised, logger: this.log })
+    await this.transport.start()
+
+    this.logStore = await LevelStore.open(join(dataDir, 'raft'))
+    const snapshots = await FileSnapshotStore.open(join(dataDir, 'snapshots'))
+    this.raft = new Raft({
+      id: this.peerId,
+      address: advertised,
+      config: o.raft,
+      fsm: this.kv,
+      logStore: this.logStore,
+      stableStore: this.logStore,
+      snapshotStore: snapshots,
+      transport: this.transport,
+      clock: this.clock,
+      rng: this.rng.fork(),
+      logger: this.log,
+    })
+    this.raft.on('leader', (leader: { id: string } | null) => {
+      this.log.info({ leader: leader?.id ?? null }, leader ? 'leader elected' : 'no leader')
+    })
+    await this.raft.start()
+
+    const apiUrl = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`
+    this.cluster = new ClusterManager({
+      host: this.host,
+      raft: this.raft,
+      clock: this.clock,
+      rng: this.rng.fork(),
+      logger: this.log,
+      dataDir,
+      self: {
+        id: this.peerId,
+        name: this.name,
+        address: advertised,
+        api: apiUrl,
+        bootstrapExpect: o.bootstrapExpect,
+      },
+      join: joins,
+      bootstrapExpect: o.bootstrapExpect,
+      autopilot: o.removeDeadAfterMs ? { removeDeadAfterMs: o.removeDeadAfterMs } : {},
+      registry: {
+        get: (id) => this.memberRecord(id),
+        put: async (info) => {
+          await this.raft!.apply(
+            encodeKvCommand({ op: 'put', key: `${MEMBER_PREFIX}${info.id}`, value: JSON.stringify(info) }),
+            { timeoutMs: 5000 },
+          )
+        },
+      },
+    })
+    await this.cluster.start()
+
+    this.http = new StatusServer({
+      host: api.host,
+      port: api.port,
+      raft: this.raft,
+      cluster: this.cluster,
+      kv: this.kv,
+      logger: this.log,
+    })
+    await this.http.start()
+    const apiPort = this.http.port()
+    const apiListening = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${apiPort}`
+    writeFileSync(
+      join(dataDir, 'agent.json'),
+      JSON.stringify(
+        { name: this.name, peerId: this.peerId, api: apiListening, p2p: advertised, pid: process.pid },
+        null,
+        2,
+      ),
+    )
+    this.log.info(
+      { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
+      'peer started',
+    )
+  }
+
+  /** The address other peers dial: the listen address, made concrete, with our peer id. */
+  private advertisedAddress(): string {
+    const addrs = this.host!.getMultiaddrs().map((m) => m.toString())
+    const own = addrs.find((a) => !a.includes('/ip4/127.0.0.1/') && !a.includes('/ip6/::1/')) ?? addrs[0]
+    if (!own) throw new Error('libp2p host has no listen address')
+    return own.includes('/p2p/') ? own : `${own}/p2p/${this.peerId}`
+  }
+
+  private async chooseRuntime(): Promise<'docker' | 'process'> {
+    if (this.options.runtime === 'process') return 'process'
+    const probe = await probeDockerEngine()
+    if (this.options.runtime === 'docker') {
+      if (!probe.available)
+        throw new DaemonConfigError(`--runtime docker: no Docker engine answers (${probe.reason})`)
+      return 'docker'
+    }
+    return probe.available ? 'docker' : 'process'
+  }
+
+  private memberRecord(id: string): PeerInfo | undefined {
+    const raw = this.kv.get(`${MEMBER_PREFIX}${id}`)
+    if (!raw) return undefined
+    try {
+      const v = JSON.parse(raw) as unknown
+      return isPeerInfo(v) ? v : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The HTTP port actually bound. */
+  apiPort(): number {
+    return this.http?.port() ?? 0
+  }
+
+  /**
+   * Stops the peer. With `leave`, it first leaves the cluster (SIGTERM): hands leadership
+   * over and has itself removed, so the others do not wait for it.
+   */
+  async stop(leave: boolean): Promise<void> {
+    if (leave && this.cluster) {
+      const left = await this.cluster.leave(5000).catch(() => false)
+      this.log.info({ left }, left ? 'left the cluster' : 'could not leave the cluster cleanly')
+    }
+    await this.http?.stop()
+    await this.cluster?.stop()
+    await this.raft?.shutdown()
+    await this.transport?.close()
+    await this.host?.stop()
+    await this.logStore?.close()
+    this.http = null
+    this.cluster = null
+    this.raft = null
+    this.transport = null
+    this.host = null
+    this.logStore = null
+  }
+}
+
+/** Reads the `agent.json` of a peer's data dir. */
+export function readAgentInfo(
+  dataDir: string,
+): { name: string; peerId: string; api: string; p2p: string } | null {
+  const path = join(resolve(dataDir), 'agent.json')
+  if (!existsSync(path)) return null
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as {
+      name: string
+      peerId: string
+      api: string
+      p2p: string
+    }
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Real `shoal agent` processes for end-to-end tests, each on its own loopback address
+ * (127.0.B.i, one block B per test file so files never collide), with data dirs in a
+ * temporary directory removed at the end.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ClusterStatus } from '../../../src/p2p/cluster-manager.js'
+import { newClusterSecret } from '../../../src/p2p/secret.js'
+
+const shoalBin = fileURLToPath(new URL('../../../../bin/shoal.js', import.meta.url))
+
+export interface AgentSpec {
+  index: number
+  name: string
+  ip: string
+  dataDir: string
+  api: string
+  p2p: string
+}
+
+export interface StartOptions {
+  bootstrapExpect?: number
+  join?: number[]
+  secretFile?: string | null
+  extraArgs?: string[]
+}
+
+export class AgentCluster {
+  readonly dir: string
+  readonly secretFile: string
+  private readonly children = new Map<number, ChildProcess>()
+
+  constructor(
+    readonly block: number,
+    readonly size: number,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `shoal-e2e-${block}-`))
+    this.secretFile = join(this.dir, 'cluster-secret')
+    writeFileSync(this.secretFile, newClusterSecret(), { mode: 0o600 })
+  }
+
+  spec(i: number): AgentSpec {
+    const ip = `127.0.${this.block}.${i}`
+    return {
+      index: i,
+      name: `peer-${i}`,
+      ip,
+      dataDir: join(this.dir, `peer-${i}`),
+      api: `http://${ip}:6443`,
+      p2p: `/ip4/${ip}/tcp/7400`,
+    }
+  }
+
+  /** Starts peer `i` (1-based). */
+  start(i: number, options: StartOptions = {}): ChildProcess {
+    const s = this.spec(i)
+    mkdirSync(s.dataDir, { recursive: true })
+    const joinPeers =
+      options.join ?? Array.from({ length: this.size }, (_, k) => k + 1).filter((k) => k !== i)
+    const args = [
+      shoalBin,
+      'agent',
+      '--data-dir',
+      s.dataDir,
+      '--name',
+      s.name,
+      '--p2p',
+      s.p2p,
+      '--api',
+      `${s.ip}:6443`,
+      '--bootstrap-expect',
+      String(options.bootstrapExpect ?? Math.min(this.size, 3)),
+      '--runtime',
+      'process',
+      '--log-level',
+      'debug',
+    ]
+    if (options.secretFile !== null) args.push('--secret-file', options.secretFile ?? this.secretFile)
+    for (const j of joinPeers) args.push('--join', `127.0.${this.block}.${j}:7400`)
+    args.push(...(options.extraArgs ?? []))
+    const log = openSync(join(s.dataDir, 'agent.log'), 'a')
+    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] })
+    this.children.set(i, child)
+    return child
+  }
+
+  running(i: number): boolean {
+    const c = this.children.get(i)
+    return !!c && c.exitCode === null && c.signalCode === null
+  }
+
+  /** Sends `signal` and waits for the process to exit (SIGKILL after `timeoutMs`). */
+  async stop(i: number, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 15_000): Promise<number | null> {
+    const c = this.children.get(i)
+    if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs)
+      c.once('exit', (code) => {
+        clearTimeout(timer)
+        resolve(code)
+      })
+      c.kill(signal)
+    })
+  }
+
+  /** Waits for peer `i`'s process to exit on its own and returns its exit code. */
+  waitExit(i: number, timeoutMs = 15_000): Promise<number | null> {
+    const c = this.children.get(i)!
+    if (c.exitCode !== null) return Promise.resolve(c.exitCode)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`peer-${i} did not exit`)), timeoutMs)
+      c.once('exit', (code) => {
+        clearTimeout(timer)
+        resolve(code)
+      })
+    })
+  }
+
+  log(i: number): string {
+    try {
+      return readFileSync(join(this.spec(i).dataDir, 'agent.log'), 'utf8')
+    } catch {
+      return ''
+    }
+  }
+
+  async status(i: number): Promise<ClusterStatus | null> {
+    try {
+      const res = await fetch(`${this.spec(i).api}/shoal/v1/cluster/status`, {
+        signal: AbortSignal.timeout(2000),
+      })
+      return res.ok ? ((await res.json()) as ClusterStatus) : null
+    } catch {
+      return null
+    }
+  }
+
+  /** PUT a key through peer `i`; returns the HTTP status. */
+  async put(i: number, key: string, value: string, timeoutMs = 5000): Promise<number> {
+    try {
+      const res = await fetch(`${this.spec(i).api}/shoal/v1/kv/${encodeURIComponent(key)}`, {
+        method: 'PUT',
+        body: value,
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      await res.text()
+      return res.status
+    } catch {
+      return 0
+    }
+  }
+
+  /** GET a key from peer `i`'s own copy (consistent: through the leader's read index). */
+  async get(i: number, key: string, consistent = false): Promise<string | null> {
+    try {
+      const res = await fetch(
+        `${this.spec(i).api}/shoal/v1/kv/${encodeURIComponent(key)}${consistent ? '?consistent=1' : ''}`,
+        {
+          signal: AbortSignal.timeout(5000),
+        },
+      )
+      if (!res.ok) return null
+      return ((await res.json()) as { value: string }).value
+    } catch {
+      return null
+    }
+  }
+
+  /** Polls `check` every 100 ms until it returns a truthy value or `timeoutMs` passes. */
+  async until<T>(
+    what: string,
+    check: () => Promise<T | null | undefined | false>,
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const v = await check()
+      if (v) return v
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.logTails()}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  /** Waits until the running peers among `among` agree on one leader; returns its index. */
+  async leader(among: number[], timeoutMs = 20_000): Promise<number> {
+    return this.until(
+      'one leader that every running peer agrees on',
+      async () => {
+        const statuses = await Promise.all(among.map((i) => this.status(i)))
+        if (statuses.some((s) => !s?.leader)) return null
+        const ids = new Set(statuses.map((s) => s!.leader!.id))
+        if (ids.size !== 1) return null
+        const name = statuses[0]!.leader!.name
+        const idx = among.find((i) => this.spec(i).name === name)
+        return idx ?? null
+      },
+      timeoutMs,
+    )
+  }
+
+  logTails(): string {
+    return [...this.children.keys()]
+      .map((i) => `--- peer-${i} (last lines)\n${this.log(i).split('\n').slice(-15).join('\n')}`)
+      .join('\n')
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.children.keys()].map((i) => this.stop(i, 'SIGKILL', 5000)))
+    if (!process.env.SHOAL_KEEP_E2E) rmSync(this.dir, { recursive: true, force: true })
+  }
+}
