@@ -92,13 +92,14 @@ export class PeerDaemon {
   async start(): Promise<void> {
     const o = this.options
     const dataDir = resolve(o.dataDir)
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    // Check every flag before touching the disk: bad usage changes nothing.
     if (o.bootstrapExpect < 0 || !Number.isInteger(o.bootstrapExpect)) {
       throw new DaemonConfigError(`--bootstrap-expect ${o.bootstrapExpect}: expected a whole number >= 0`)
     }
     const api = parseApiAddress(o.api)
     const listen = parseListenAddress(o.p2p)
     const joins = o.join.map((j) => parseJoinAddress(j))
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
 
     const secretPath = resolve(o.secretFile ?? join(dataDir, 'cluster-secret'))
     const joining = joins.length > 0

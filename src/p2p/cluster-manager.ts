@@ -118,6 +118,17 @@ export class ClusterManager {
   private autopilotBusy = false
   private readonly backoff = new Map<string, { failures: number; nextAtMs: number }>()
   private exchanging = new Set<string>()
+  /** Peers found by libp2p discovery (mDNS), by peer id: exchange targets like any other. */
+  private readonly discovered = new Map<string, Multiaddr>()
+  private readonly onDiscovery = (evt: Event): void => {
+    const detail = (evt as CustomEvent<{ id: { toString(): string }; multiaddrs: Multiaddr[] }>).detail
+    const id = detail.id.toString()
+    const addr = detail.multiaddrs.find((m) => m.toString().includes('/tcp/'))
+    if (!addr || id === this.options.self.id || this.discovered.size >= 1024) return
+    const full = addr.toString().includes('/p2p/') ? addr : multiaddr(`${addr.toString()}/p2p/${id}`)
+    if (!this.discovered.has(id)) this.log.info({ peer: id, addr: full.toString() }, 'peer found by discovery')
+    this.discovered.set(id, full)
+  }
 
   constructor(private readonly options: ClusterManagerOptions) {
     this.host = options.host
@@ -146,6 +157,7 @@ export class ClusterManager {
     await handleJson(this.host, PEERS_PROTOCOL, (req, remote) => this.onExchange(req, remote))
     await handleJson(this.host, BOOTSTRAP_PROTOCOL, (req) => this.onBootstrap(req))
     await handleJson(this.host, LEADER_PROTOCOL, (req) => this.onLeaderRequest(req))
+    this.host.addEventListener('peer:discovery', this.onDiscovery)
     this.schedule(0)
   }
 
@@ -153,6 +165,7 @@ export class ClusterManager {
     if (this.stopped) return
     this.stopped = true
     this.clock.clearTimeout(this.timer)
+    this.host.removeEventListener('peer:discovery', this.onDiscovery)
     for (const p of [PEERS_PROTOCOL, BOOTSTRAP_PROTOCOL, LEADER_PROTOCOL]) {
       await this.host.unhandle(p).catch(() => {})
     }
@@ -182,6 +195,7 @@ export class ClusterManager {
   private exchangeTargets(): { key: string; target: Multiaddr }[] {
     const out = new Map<string, Multiaddr>()
     for (const ma of this.options.join) out.set(ma.toString(), ma)
+    for (const [id, ma] of this.discovered) out.set(id, ma)
     for (const row of this.table.all()) {
       try {
         out.set(row.info.id, multiaddr(row.info.address))
