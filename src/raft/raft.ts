@@ -109,6 +109,8 @@ export interface RaftStats {
   lastSnapshotTerm: number
   /** Milliseconds since this server last heard from a leader (0 on the leader, null if never). */
   lastContactMs: number | null
+  /** The same as lastContactMs (hashicorp/raft's name for it). */
+  lastContact: number | null
   leader: Peer | null
   latestConfigurationIndex: number
   committedConfigurationIndex: number
@@ -395,7 +397,7 @@ export class Raft extends EventEmitter {
 
   /** Counters and indexes, for status output and tests. */
   stats(): RaftStats {
-    return {
+    const stats: RaftStats = {
       id: this.id,
       state: this.raftState,
       term: this.currentTerm,
@@ -413,11 +415,14 @@ export class Raft extends EventEmitter {
             ? null
             : this.clock.now() - this.lastLeaderContactMs,
       leader: this.leader(),
+      lastContact: null,
       latestConfigurationIndex: this.latestConfigIndex,
       committedConfigurationIndex: this.committedConfigIndex,
       numPeers: Math.max(0, this.latestConfig.servers.length - 1),
       pendingApplies: this.pending.length,
     }
+    stats.lastContact = stats.lastContactMs
+    return stats
   }
 
   /** On the leader: when each follower last answered (ms ago), and how far its log matches. */
