@@ -47,7 +47,10 @@ export interface SentRpc<K extends RpcKind = RpcKind> {
 }
 
 /** Answers an RPC at once (a response), or leaves it pending (undefined). */
-export type Responder<K extends RpcKind> = (target: Peer, req: RpcTypes[K]['req']) => RpcTypes[K]['resp'] | undefined
+export type Responder<K extends RpcKind> = (
+  target: Peer,
+  req: RpcTypes[K]['req'],
+) => RpcTypes[K]['resp'] | undefined
 
 export type Responders = { [K in RpcKind]?: Responder<K> }
 
@@ -100,7 +103,8 @@ export class FakeTransport implements Transport {
   /** The RPCs of `kind` (to `targetId`, when given) not answered yet. */
   pending<K extends RpcKind>(kind: K, targetId?: string): SentRpc<K>[] {
     return this.sent.filter(
-      (r): r is SentRpc<K> => r.kind === kind && !r.settled && (targetId === undefined || r.target.id === targetId),
+      (r): r is SentRpc<K> =>
+        r.kind === kind && !r.settled && (targetId === undefined || r.target.id === targetId),
     )
   }
 
@@ -140,7 +144,7 @@ export class FakeTransport implements Transport {
           reject(err ?? new TransportError(`fake transport: ${kind} to ${target.id} failed`, 'unreachable'))
         },
       }
-      this.sent.push(rpc as unknown as SentRpc)
+      this.sent.push(rpc)
       const resp = responder?.(target, req)
       if (resp !== undefined) rpc.answer(resp)
     })

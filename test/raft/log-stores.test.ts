@@ -111,10 +111,22 @@ test('log codec: round trip with and without appendedAtMs, at the uint53 limits'
 })
 
 test('log codec: rejects bad input when encoding and decoding', () => {
-  assert.throws(() => encodeLogEntry({ ...entry(1), index: -1 }), (err: Error) => err instanceof RangeError)
-  assert.throws(() => encodeLogEntry({ ...entry(1), term: 2 ** 53 }), (err: Error) => err instanceof RangeError)
-  assert.throws(() => encodeLogEntry({ ...entry(1), appendedAtMs: 1.5 }), (err: Error) => err instanceof RangeError)
-  assert.throws(() => encodeLogEntry({ ...entry(1), type: 256 as LogType }), (err: Error) => err instanceof RangeError)
+  assert.throws(
+    () => encodeLogEntry({ ...entry(1), index: -1 }),
+    (err: Error) => err instanceof RangeError,
+  )
+  assert.throws(
+    () => encodeLogEntry({ ...entry(1), term: 2 ** 53 }),
+    (err: Error) => err instanceof RangeError,
+  )
+  assert.throws(
+    () => encodeLogEntry({ ...entry(1), appendedAtMs: 1.5 }),
+    (err: Error) => err instanceof RangeError,
+  )
+  assert.throws(
+    () => encodeLogEntry({ ...entry(1), type: 256 as LogType }),
+    (err: Error) => err instanceof RangeError,
+  )
   const good = encodeLogEntry({ ...entry(1), appendedAtMs: 5 })
   const isDecodeError = (err: Error) => err.name === 'LogEntryDecodeError'
   assert.throws(() => decodeLogEntry(good.subarray(0, 18)), isDecodeError)

@@ -93,6 +93,7 @@ function entry(index: number, term: number, type: LogType, data: Uint8Array = ne
 class TestFsm implements FSM {
   applied: number[] = []
   restores = 0
+  restoredBytes = 0
   /** apply() throws for this index... */
   throwOn: number | null = null
   /**
@@ -124,7 +125,10 @@ class TestFsm implements FSM {
   }
 
   async restore(data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    if (!(data instanceof Uint8Array)) for await (const _chunk of data) void _chunk
+    let bytes = 0
+    if (data instanceof Uint8Array) bytes = data.length
+    else for await (const chunk of data) bytes += chunk.length
+    this.restoredBytes = bytes
     if (this.failRestore) throw new Error('restore failed (disk full / corrupt chunk)')
     this.restores++
     this.applied = []
@@ -142,7 +146,12 @@ interface Server {
 
 function newServer(
   id: string,
-  opts: { store?: InmemStore; snaps?: InmemSnapshotStore; clock?: ManualClock; config?: Partial<RaftConfig> } = {},
+  opts: {
+    store?: InmemStore
+    snaps?: InmemSnapshotStore
+    clock?: ManualClock
+    config?: Partial<RaftConfig>
+  } = {},
 ): Server {
   const clock = opts.clock ?? new ManualClock()
   const store = opts.store ?? new InmemStore()
@@ -203,6 +212,7 @@ test('duplicate InstallSnapshot at or below commitIndex is acknowledged and keep
   assert.is(s.commitIndex, 8)
   assert.is(s.appliedIndex, 8)
   assert.is(fsm.restores, 1)
+  assert.is(fsm.restoredBytes, 2, 'the FSM restored the snapshot data')
   const snapshotsBefore = (await snaps.list()).length
 
   // A delayed copy of the same one-chunk snapshot, in the same term.
@@ -210,7 +220,9 @@ test('duplicate InstallSnapshot at or below commitIndex is acknowledged and keep
   assert.is(dup.success, true, 'duplicate acknowledged')
   assert.is(dup.term, 2)
   // The same snapshot retransmitted in two chunks.
-  const c1 = await t.handler.installSnapshot(snapshotRequest({ snapshotId: 'snap-y', data: enc.encode('a'), done: false }))
+  const c1 = await t.handler.installSnapshot(
+    snapshotRequest({ snapshotId: 'snap-y', data: enc.encode('a'), done: false }),
+  )
   assert.is(c1.success, true, 'chunk 1 of a retransmission acknowledged')
   assert.is(c1.nextOffset, 1)
   const c2 = await t.handler.installSnapshot(
@@ -553,7 +565,9 @@ test('a failed FSM restore during InstallSnapshot changes nothing and the server
 
   // The leader retries once the FSM can restore: it installs and the server catches up.
   fsm.failRestore = false
-  const retry = await t.handler.installSnapshot(snapshotRequest({ snapshotId: 'snap-2', size: 1, data: enc.encode('a') }))
+  const retry = await t.handler.installSnapshot(
+    snapshotRequest({ snapshotId: 'snap-2', size: 1, data: enc.encode('a') }),
+  )
   assert.is(retry.success, true)
   s = raft.stats()
   assert.is(s.commitIndex, 5)
@@ -578,9 +592,8 @@ test('a failed FSM restore during InstallSnapshot changes nothing and the server
 // ---------------------------------------------------------------- 7. compaction after a discarding install
 
 test('a leader whose log started empty after a discarding snapshot install still compacts (nocompact)', async () => {
-  const { raft, clock, store, snaps, transport: t } = newServer('A', {
-    config: { snapshotThreshold: 10, trailingLogs: 0, snapshotIntervalMs: 100 },
-  })
+  const config = { snapshotThreshold: 10, trailingLogs: 0, snapshotIntervalMs: 100 }
+  const { raft, clock, store, snaps, transport: t } = newServer('A', { config })
   await raft.start()
   // Leader L (term 2) sends A a snapshot whose configuration is {A} alone (L was removed).
   const res = await t.handler.installSnapshot(
@@ -650,7 +663,10 @@ test('verifyLeader on a new leader waits until the FSM has applied its read inde
   assert.is(raft.state(), 'leader', 'still leader')
   assert.is(raft.stats().commitIndex, 1, 'the no-op has not committed')
   assert.equal(fsm.applied, [], 'entry 2 not applied here')
-  assert.ok(t.sentOf('appendEntries', 'B').some((r) => r.settled), 'B answered (leadership confirmed)')
+  assert.ok(
+    t.sentOf('appendEntries', 'B').some((r) => r.settled),
+    'B answered (leadership confirmed)',
+  )
   assert.is(shortRead.done, true, 'the short verifyLeader settled')
   assert.is(shortRead.error?.name, 'TimeoutError', 'verifyLeader timed out rather than resolving')
   assert.is(longRead.done, false, 'the long verifyLeader is still waiting')
@@ -662,7 +678,7 @@ test('verifyLeader on a new leader waits until the FSM has applied its read inde
   assert.is(longRead.done, true, 'verifyLeader settled')
   assert.is(longRead.error, undefined, `verifyLeader resolved (${longRead.error?.message})`)
   assert.ok(raft.stats().appliedIndex >= 3, 'applied through the no-op')
-  assert.equal(fsm.applied, [2], 'the old leader’s committed entry is visible to the read')
+  assert.equal(fsm.applied, [2], 'the entry the old leader committed is visible to the read')
   await raft.shutdown()
 })
 

@@ -201,7 +201,10 @@ test('FileSnapshotStore: ending a read early closes the file; an unread snapshot
   }))
 
 test('snapshot stores reject a retain below 1', async () => {
-  assert.throws(() => new InmemSnapshotStore({ retain: 0 }), (err: Error) => err instanceof RangeError)
+  assert.throws(
+    () => new InmemSnapshotStore({ retain: 0 }),
+    (err: Error) => err instanceof RangeError,
+  )
   await inTempDir(async (dir) => {
     await rejectsWith(FileSnapshotStore.open(dir, { retain: 1.5 }), 'RangeError')
   })
