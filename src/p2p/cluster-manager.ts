@@ -126,7 +126,8 @@ export class ClusterManager {
     const addr = detail.multiaddrs.find((m) => m.toString().includes('/tcp/'))
     if (!addr || id === this.options.self.id || this.discovered.size >= 1024) return
     const full = addr.toString().includes('/p2p/') ? addr : multiaddr(`${addr.toString()}/p2p/${id}`)
-    if (!this.discovered.has(id)) this.log.info({ peer: id, addr: full.toString() }, 'peer found by discovery')
+    if (!this.discovered.has(id))
+      this.log.info({ peer: id, addr: full.toString() }, 'peer found by discovery')
     this.discovered.set(id, full)
   }
 
