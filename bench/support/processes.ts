@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -77,7 +77,6 @@ export function startProcess(
   closeSync(log)
   if (proc.pid === undefined) throw new Error(`bench: could not start ${name} (${command})`)
   const exited = new Promise<void>((resolve) => {
-    if (!running({ name, process: proc, pid: 0, exited: Promise.resolve() })) resolve()
     proc.once('exit', () => resolve())
     proc.once('error', () => resolve())
   })
@@ -88,7 +87,11 @@ export function startProcess(
 }
 
 /** Sends `signal` and waits for the exit; SIGKILL if it has not exited after `graceMs`. */
-export async function stopProcess(child: Child, signal: NodeJS.Signals = 'SIGKILL', graceMs = 5000): Promise<void> {
+export async function stopProcess(
+  child: Child,
+  signal: NodeJS.Signals = 'SIGKILL',
+  graceMs = 5000,
+): Promise<void> {
   if (!running(child)) return
   child.process.kill(signal)
   if (signal === 'SIGKILL') return child.exited

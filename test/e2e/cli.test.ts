@@ -32,21 +32,45 @@ test('peers found by mDNS alone form a cluster; status, transfer-leadership and 
       term: number
       commitIndex: number
       appliedIndex: number
-      members: { name: string; id: string; suffrage: string; reachable: boolean; lastContactMs: number | null }[]
+      members: {
+        name: string
+        id: string
+        suffrage: string
+        reachable: boolean
+        lastContactMs: number | null
+      }[]
     }
     assert.is(status.leader.name, c.spec(leader).name)
     assert.ok(status.term >= 1 && status.commitIndex >= 1 && status.appliedIndex >= 1)
     assert.is(status.members.length, 3)
     assert.ok(status.members.every((m) => m.suffrage === 'voter' && m.reachable && m.id.startsWith('12D3')))
-    assert.equal(Object.keys(status.members[0]!).sort(), ['id', 'lastContactMs', 'name', 'reachable', 'suffrage'])
+    assert.equal(Object.keys(status.members[0]!).sort(), [
+      'id',
+      'lastContactMs',
+      'name',
+      'reachable',
+      'suffrage',
+    ])
 
     const table = shoal(['cluster', 'status', '--data-dir', c.spec(2).dataDir])
     assert.is(table.code, 0, table.stderr)
     assert.match(table.stdout, new RegExp(`leader: ${c.spec(leader).name}`))
-    assert.is(table.stdout.trim().split('\n').filter((l) => l.startsWith('peer-')).length, 3)
+    assert.is(
+      table.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('peer-')).length,
+      3,
+    )
 
     const target = [1, 2, 3].find((i) => i !== leader)!
-    const moved = shoal(['cluster', 'transfer-leadership', c.spec(target).name, '--server', c.spec(target).api])
+    const moved = shoal([
+      'cluster',
+      'transfer-leadership',
+      c.spec(target).name,
+      '--server',
+      c.spec(target).api,
+    ])
     assert.is(moved.code, 0, moved.stderr)
     assert.is(await c.leader([1, 2, 3]), target)
 
@@ -75,7 +99,9 @@ test('autopilot removes a peer dead longer than --remove-dead-after', async () =
       'the dead peer removed',
       async () => {
         const s = await c.status(leader)
-        return s && s.members.length === 3 && !s.members.some((m) => m.name === c.spec(victim).name) ? s : null
+        return s && s.members.length === 3 && !s.members.some((m) => m.name === c.spec(victim).name)
+          ? s
+          : null
       },
       20_000,
     )

@@ -1,0 +1,220 @@
+/**
+ * An etcd cluster as the anchor of the process-level benchmarks: member i (named m<i>)
+ * listens on 127.0.<block>.i (clients :2379, peers :2380), keeps its data in <root>/m<i> and
+ * logs to <root>/m<i>.log. Every other setting is etcd's default (heartbeat 100 ms, election
+ * timeout 1000 ms, fsync on). Clients use the v3 JSON gateway over HTTP, from Node's fetch.
+ */
+
+import { spawnSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { type KvCluster, type LeaderView, type PutOutcome, request } from './kv-cluster.js'
+import { type Child, startProcess, stopProcess } from './processes.js'
+import { sleep } from './stats.js'
+
+export interface EtcdClusterOptions {
+  root: string
+  block: number
+  size?: number
+  /** The etcd binary (default: `etcd` on the PATH). */
+  binary?: string
+}
+
+/** The fields of `POST /v3/maintenance/status` used here (uint64s come as strings). */
+interface EtcdStatus {
+  header?: { member_id?: string; raft_term?: string }
+  leader?: string
+  raftIndex?: string
+  raftTerm?: string
+  raftAppliedIndex?: string
+  version?: string
+}
+
+/** `etcd --version`'s first line's version ("3.4.23"), or null when etcd is not installed. */
+export function etcdVersion(binary = 'etcd'): string | null {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8' })
+  if (r.status !== 0) return null
+  return /etcd Version:\s*(\S+)/.exec(r.stdout)?.[1] ?? null
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
+
+export class EtcdCluster implements KvCluster {
+  readonly name = 'etcd'
+  readonly size: number
+  private readonly children = new Map<number, Child>()
+  /** Member ids (decimal strings, as the gateway prints them) → member number. */
+  private readonly ids = new Map<string, number>()
+
+  constructor(private readonly options: EtcdClusterOptions) {
+    this.size = options.size ?? 3
+  }
+
+  ip(i: number): string {
+    return `127.0.${this.options.block}.${i}`
+  }
+
+  url(i: number): string {
+    return `http://${this.ip(i)}:2379`
+  }
+
+  private spawn(i: number): void {
+    const dataDir = join(this.options.root, `m${i}`)
+    const initialCluster = Array.from(
+      { length: this.size },
+      (_, k) => `m${k + 1}=http://${this.ip(k + 1)}:2380`,
+    ).join(',')
+    const args = [
+      '--name',
+      `m${i}`,
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      this.url(i),
+      '--advertise-client-urls',
+      this.url(i),
+      '--listen-peer-urls',
+      `http://${this.ip(i)}:2380`,
+      '--initial-advertise-peer-urls',
+      `http://${this.ip(i)}:2380`,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      'shoal-bench',
+      '--initial-cluster-state',
+      'new',
+    ]
+    // Settings from the environment (ETCD_*) would override the defaults this anchor promises.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')))
+    const log = join(this.options.root, `m${i}.log`)
+    this.children.set(i, startProcess(`etcd m${i}`, this.options.binary ?? 'etcd', args, log, env))
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.options.root, { recursive: true })
+    for (let i = 1; i <= this.size; i++) this.spawn(i)
+    const deadline = performance.now() + 30_000
+    for (let i = 1; i <= this.size; i++) {
+      for (;;) {
+        const s = await this.status(i, 1000)
+        const id = s?.header?.member_id
+        if (id) {
+          this.ids.set(id, i)
+          break
+        }
+        if (!this.isLive(i)) throw new Error(`bench: etcd m${i} exited at start; see its log`)
+        if (performance.now() > deadline) throw new Error(`bench: etcd m${i} did not answer within 30 s`)
+        await sleep(50)
+      }
+    }
+    await this.waitStable(30_000)
+  }
+
+  isLive(i: number): boolean {
+    const c = this.children.get(i)
+    return !!c && c.process.exitCode === null && c.process.signalCode === null
+  }
+
+  async put(i: number, key: string, value: string, timeoutMs: number): Promise<PutOutcome> {
+    const r = await request(
+      `${this.url(i)}/v3/kv/put`,
+      {
+        method: 'POST',
+        body: JSON.stringify({ key: b64(key), value: b64(value) }),
+        headers: { 'content-type': 'application/json' },
+      },
+      timeoutMs,
+    )
+    // The gateway answers 200 with a header, or an error status with {"error": ..., "code": ...}.
+    if (r.status === 200 && r.body.includes('"header"')) return { ok: true, status: 200 }
+    return { ok: false, status: r.status, error: r.error ?? (r.body.slice(0, 200) || undefined) }
+  }
+
+  async ping(i: number): Promise<boolean> {
+    return (await request(`${this.url(i)}/version`, { method: 'GET' }, 1000)).status === 200
+  }
+
+  async status(i: number, timeoutMs = 1000): Promise<EtcdStatus | null> {
+    const r = await request(
+      `${this.url(i)}/v3/maintenance/status`,
+      { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } },
+      timeoutMs,
+    )
+    if (r.status !== 200) return null
+    try {
+      return JSON.parse(r.body) as EtcdStatus
+    } catch {
+      return null
+    }
+  }
+
+  private indexOf(id: string | undefined): number | null {
+    if (!id || id === '0') return null
+    return this.ids.get(id) ?? null
+  }
+
+  async leaderSeenBy(i: number, timeoutMs: number): Promise<LeaderView | null> {
+    const s = await this.status(i, timeoutMs)
+    if (!s) return null
+    return { leader: this.indexOf(s.leader), term: Number(s.raftTerm ?? 0) }
+  }
+
+  async waitStable(timeoutMs: number): Promise<number> {
+    const deadline = performance.now() + timeoutMs
+    let streak = 0
+    let last = ''
+    while (performance.now() < deadline) {
+      const live = Array.from({ length: this.size }, (_, k) => k + 1).filter((i) => this.isLive(i))
+      const statuses = await Promise.all(live.map((i) => this.status(i)))
+      const leaders = new Set(statuses.map((s) => s?.leader ?? null))
+      const terms = new Set(statuses.map((s) => s?.raftTerm ?? null))
+      const leader = this.indexOf(statuses[0]?.leader)
+      const committed = Math.max(0, ...statuses.map((s) => Number(s?.raftIndex ?? 0)))
+      const agreed =
+        statuses.every((s) => s !== null && Number(s.raftAppliedIndex ?? 0) >= committed) &&
+        leaders.size === 1 &&
+        terms.size === 1 &&
+        leader !== null &&
+        this.isLive(leader)
+      last = JSON.stringify(
+        statuses.map((s) => s && { leader: s.leader, term: s.raftTerm, applied: s.raftAppliedIndex }),
+      )
+      streak = agreed ? streak + 1 : 0
+      if (streak >= 2 && leader !== null) {
+        const w = await this.put(leader, 'bench/stable', String(Date.now()), 2000)
+        if (w.ok) return leader
+        streak = 0
+      }
+      await sleep(50)
+    }
+    throw new Error(`bench: the etcd cluster did not settle within ${timeoutMs} ms; last seen: ${last}`)
+  }
+
+  kill(i: number): number {
+    const c = this.children.get(i)
+    if (!c) throw new Error(`bench: no etcd member ${i}`)
+    const at = performance.now()
+    c.process.kill('SIGKILL')
+    return at
+  }
+
+  async restart(i: number): Promise<void> {
+    const c = this.children.get(i)
+    if (c) await c.exited
+    this.spawn(i)
+    const deadline = performance.now() + 30_000
+    while (!(await this.ping(i))) {
+      if (!this.isLive(i)) throw new Error(`bench: etcd m${i} exited after a restart`)
+      if (performance.now() > deadline) throw new Error(`bench: etcd m${i} did not answer after a restart`)
+      await sleep(50)
+    }
+  }
+
+  pids(): number[] {
+    return [...this.children.entries()].filter(([i]) => this.isLive(i)).map(([, c]) => c.pid)
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.children.values()].map((c) => stopProcess(c, 'SIGTERM', 10_000)))
+  }
+}
