@@ -51,10 +51,16 @@ test('peers started in every order form exactly one cluster', async () => {
         await new Promise((r) => setTimeout(r, 300))
       }
       await c.leader([1, 2, 3], 30_000)
-      const statuses = await Promise.all([1, 2, 3].map((i) => c.status(i)))
+      // A peer may learn who leads (from a first AppendEntries) a moment before it holds the
+      // configuration entry: wait until all three hold a configuration of three.
+      const statuses = await c.until('every peer to hold the configuration', async () => {
+        const all = await Promise.all([1, 2, 3].map((i) => c.status(i)))
+        return all.every((s) => s?.members.length === 3) ? all : null
+      })
       const configs = new Set(statuses.map((s) => JSON.stringify(s!.members.map((m) => m.id).sort())))
       assert.is(configs.size, 1, `order ${order.join(',')}: one configuration`)
-      assert.is(statuses[0]!.members.length, 3)
+      const leaders = new Set(statuses.map((s) => s!.leader?.id))
+      assert.is(leaders.size, 1, `order ${order.join(',')}: one leader`)
     } finally {
       await c.destroy()
     }
