@@ -10,6 +10,7 @@ import { ClusterRemoveCommand } from './cluster/remove.js'
 import { ClusterStatusCommand } from './cluster/status.js'
 import { ClusterTransferLeadershipCommand } from './cluster/transfer-leadership.js'
 import { InfoCommand } from './info.js'
+import { KubeconfigCommand } from './kubeconfig.js'
 import { UpCommand } from './up.js'
 import { SHOAL_VERSION } from './version.js'
 
@@ -20,6 +21,7 @@ export const COMMANDS: CommandClass[] = [
   ClusterStatusCommand,
   ClusterTransferLeadershipCommand,
   ClusterRemoveCommand,
+  KubeconfigCommand,
   InfoCommand,
 ]
 

@@ -10,8 +10,10 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Option } from 'clipanion'
 import * as t from 'typanion'
+import { httpsRequest } from '../src/api/https-client.js'
 import type { ClusterStatus } from '../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../src/p2p/secret.js'
+import { connectionFromDataDir } from './client.js'
 import { CommandUsageError, ShoalCommand } from './shoal-command.js'
 
 const shoalBin = fileURLToPath(new URL('../../bin/shoal.js', import.meta.url))
@@ -98,7 +100,7 @@ export class UpCommand extends ShoalCommand {
         if (!this.stopping)
           out.write(`${p.name} exited (${signal ?? code}); its log: ${join(p.dataDir, 'agent.log')}\n`)
       })
-      out.write(`  ${p.name}  api http://${p.api}  p2p ${p.p2p}  log ${join(p.dataDir, 'agent.log')}\n`)
+      out.write(`  ${p.name}  api https://${p.api}  p2p ${p.p2p}  log ${join(p.dataDir, 'agent.log')}\n`)
     }
     const stop = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'))
@@ -125,10 +127,14 @@ export class UpCommand extends ShoalCommand {
         let line = 'no leader yet'
         for (let i = 1; i <= this.peers && !stopped; i++) {
           try {
-            const res = await fetch(`http://${playgroundPeer(i, dir).api}/shoal/v1/cluster/status`, {
-              signal: AbortSignal.timeout(1000),
+            const c = connectionFromDataDir(playgroundPeer(i, dir).dataDir)
+            const res = await httpsRequest({
+              url: `${c.server}/shoal/v1/cluster/status`,
+              token: c.token,
+              ca: c.ca,
+              timeoutMs: 1000,
             })
-            const s = (await res.json()) as ClusterStatus
+            const s = JSON.parse(res.body) as ClusterStatus
             if (s.leader) {
               line = `leader: ${s.leader.name} (term ${s.term}, ${s.members.length} members)`
               break

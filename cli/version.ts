@@ -1,8 +1,3 @@
-/** The version of Shoal, read once from package.json. */
+/** The version of Shoal (see src/util/version.ts). */
 
-import { readFileSync } from 'node:fs'
-
-const pkgUrl = new URL('../../package.json', import.meta.url)
-
-/** Shoal's version, as package.json says. */
-export const SHOAL_VERSION: string = (JSON.parse(readFileSync(pkgUrl, 'utf8')) as { version: string }).version
+export { SHOAL_VERSION } from '../src/util/version.js'

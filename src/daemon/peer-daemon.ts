@@ -16,7 +16,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { probeDockerEngine } from '../agent/docker-engine.js'
-import { StatusServer } from '../api/status-server.js'
+import { ApiServer } from '../api/api-server.js'
+import { ApiMetrics } from '../api/metrics.js'
+import { shoalRoutes } from '../api/shoal-routes.js'
+import { deriveApiToken, deriveClusterCa, issueServingCert } from '../api/tls.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
 import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
 import { loadOrCreatePeerKey } from '../p2p/identity.js'
@@ -27,10 +30,11 @@ import type { RaftConfig } from '../raft/config.js'
 import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
 import { LevelStore } from '../raft/level-store.js'
 import { Raft } from '../raft/raft.js'
-import { encodeKvCommand, KvStateMachine } from '../store/kv-state-machine.js'
-import { type Clock, SystemClock } from '../util/clock.js'
+import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
+import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
+import { SHOAL_VERSION } from '../util/version.js'
 
 /** The flags of `shoal agent` (PRODUCT.md §2). */
 export interface PeerDaemonOptions {
@@ -48,6 +52,10 @@ export interface PeerDaemonOptions {
   raft?: Partial<RaftConfig>
   /** Remove a peer silent for this long (autopilot). */
   removeDeadAfterMs?: number
+  /** API requests per second per client (429 beyond). */
+  rateLimitPerSecond?: number
+  /** Events older than this are removed (default 1 h). */
+  eventTtlMs?: number
   logger: Logger
   clock?: Clock
   rng?: Rng
@@ -75,11 +83,12 @@ export class PeerDaemon {
   private logStore: LevelStore | null = null
   private raft: Raft | null = null
   private cluster: ClusterManager | null = null
-  private http: StatusServer | null = null
+  private http: ApiServer | null = null
+  private eventsTimer: TimerHandle | null = null
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly log: Logger
-  readonly kv = new KvStateMachine()
+  readonly store = new ObjectStore()
   peerId = ''
   name = ''
 
@@ -134,7 +143,7 @@ export class PeerDaemon {
       id: this.peerId,
       address: advertised,
       config: o.raft,
-      fsm: this.kv,
+      fsm: this.store,
       logStore: this.logStore,
       stableStore: this.logStore,
       snapshotStore: snapshots,
@@ -148,7 +157,7 @@ export class PeerDaemon {
     })
     await this.raft.start()
 
-    const apiUrl = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`
+    const apiUrl = `https://${api.host.includes(':') ? `[${api.host}]` : api.host}:${api.port}`
     this.cluster = new ClusterManager({
       host: this.host,
       raft: this.raft,
@@ -170,7 +179,7 @@ export class PeerDaemon {
         get: (id) => this.memberRecord(id),
         put: async (info) => {
           await this.raft!.apply(
-            encodeKvCommand({ op: 'put', key: `${MEMBER_PREFIX}${info.id}`, value: JSON.stringify(info) }),
+            encodeStoreCommand({ op: 'put', key: `${MEMBER_PREFIX}${info.id}`, value: JSON.stringify(info) }),
             { timeoutMs: 5000 },
           )
         },
@@ -178,29 +187,75 @@ export class PeerDaemon {
     })
     await this.cluster.start()
 
-    this.http = new StatusServer({
+    // The API: HTTPS with a certificate from the cluster CA, and the cluster's token. Both
+    // derive from the cluster secret, so every peer has them without asking anyone.
+    const ca = await deriveClusterCa(secret)
+    const token = deriveApiToken(secret)
+    const isIp = /^[0-9.]+$|:/.test(api.host)
+    const serving = await issueServingCert(ca, {
+      hosts: isIp ? [hostname()] : [api.host, hostname()],
+      ips: isIp && api.host !== '0.0.0.0' && api.host !== '::' ? [api.host] : [],
+    })
+    writeFileSync(join(dataDir, 'ca.crt'), ca.certPem, { mode: 0o644 })
+    writeFileSync(join(dataDir, 'token'), token, { mode: 0o600 })
+    this.http = new ApiServer({
       host: api.host,
       port: api.port,
+      tls: { certPem: serving.certPem, keyPem: serving.keyPem },
+      token,
+      store: this.store,
       raft: this.raft,
       cluster: this.cluster,
-      kv: this.kv,
+      clock: this.clock,
       logger: this.log,
+      shoalVersion: SHOAL_VERSION,
+      metrics: new ApiMetrics(),
+      rateLimitPerSecond: o.rateLimitPerSecond,
+      extraRoutes: shoalRoutes(this.cluster, this.store),
     })
     await this.http.start()
     const apiPort = this.http.port()
-    const apiListening = `http://${api.host.includes(':') ? `[${api.host}]` : api.host}:${apiPort}`
+    const apiListening = `https://${api.host.includes(':') ? `[${api.host}]` : api.host}:${apiPort}`
     writeFileSync(
       join(dataDir, 'agent.json'),
       JSON.stringify(
-        { name: this.name, peerId: this.peerId, api: apiListening, p2p: advertised, pid: process.pid },
+        {
+          name: this.name,
+          peerId: this.peerId,
+          api: apiListening,
+          ca: join(dataDir, 'ca.crt'),
+          token: join(dataDir, 'token'),
+          p2p: advertised,
+          pid: process.pid,
+        },
         null,
         2,
       ),
     )
+    this.scheduleEventExpiry()
     this.log.info(
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
     )
+  }
+
+  /** On the leader, every minute: events older than the TTL (1 h, as Kubernetes) are removed. */
+  private scheduleEventExpiry(): void {
+    const ttlMs = this.options.eventTtlMs ?? 60 * 60_000
+    this.eventsTimer = this.clock.setTimeout(() => {
+      this.eventsTimer = null
+      const raft = this.raft
+      if (!raft) return
+      if (raft.state() === 'leader' && this.store.list('events').items.length > 0) {
+        const before = new Date(this.clock.now() - ttlMs).toISOString().replace(/\.\d{3}Z$/, 'Z')
+        raft
+          .apply(encodeStoreCommand({ op: 'expire-events', before }), { timeoutMs: 5000 })
+          .catch((err: unknown) => {
+            this.log.debug({ err: (err as Error).message }, 'event expiry deferred')
+          })
+      }
+      this.scheduleEventExpiry()
+    }, 60_000)
   }
 
   /** The address other peers dial: the listen address, made concrete, with our peer id. */
@@ -223,7 +278,7 @@ export class PeerDaemon {
   }
 
   private memberRecord(id: string): PeerInfo | undefined {
-    const raw = this.kv.get(`${MEMBER_PREFIX}${id}`)
+    const raw = this.store.kvGet(`${MEMBER_PREFIX}${id}`)
     if (!raw) return undefined
     try {
       const v = JSON.parse(raw) as unknown
@@ -247,6 +302,7 @@ export class PeerDaemon {
       const left = await this.cluster.leave(5000).catch(() => false)
       this.log.info({ left }, left ? 'left the cluster' : 'could not leave the cluster cleanly')
     }
+    this.clock.clearTimeout(this.eventsTimer)
     await this.http?.stop()
     await this.cluster?.stop()
     await this.raft?.shutdown()
@@ -262,19 +318,22 @@ export class PeerDaemon {
   }
 }
 
+/** What `agent.json` in a data dir says: where the peer listens, and its CA and token files. */
+export interface AgentInfo {
+  name: string
+  peerId: string
+  api: string
+  ca?: string
+  token?: string
+  p2p: string
+}
+
 /** Reads the `agent.json` of a peer's data dir. */
-export function readAgentInfo(
-  dataDir: string,
-): { name: string; peerId: string; api: string; p2p: string } | null {
+export function readAgentInfo(dataDir: string): AgentInfo | null {
   const path = join(resolve(dataDir), 'agent.json')
   if (!existsSync(path)) return null
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as {
-      name: string
-      peerId: string
-      api: string
-      p2p: string
-    }
+    return JSON.parse(readFileSync(path, 'utf8')) as AgentInfo
   } catch {
     return null
   }

@@ -25,7 +25,8 @@ export function parseClusterSecret(data: Uint8Array, source: string): Uint8Array
   if (!/^[0-9a-fA-F]{64}$/.test(lines[2]!)) {
     throw new ClusterSecretError(`${source}: the key must be 64 hexadecimal digits`)
   }
-  return new TextEncoder().encode(lines.join('\n'))
+  // Lower-case hex: the CA and the token are derived from these bytes, so they must not depend on case.
+  return new TextEncoder().encode([lines[0], lines[1], lines[2]!.toLowerCase()].join('\n'))
 }
 
 /** Makes a new random cluster secret. */

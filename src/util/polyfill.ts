@@ -29,4 +29,4 @@ if (typeof promiseCtor.withResolvers !== 'function') {
   })
 }
 
-export {}
+import 'reflect-metadata' // @peculiar/x509 (src/api/tls.ts) uses tsyringe, which needs Reflect metadata

@@ -25,7 +25,7 @@ test('peers found by mDNS alone form a cluster; status, transfer-leadership and 
     for (const i of [1, 2, 3]) c.start(i, { join: [], extraArgs: ['--mdns'] })
     const leader = await c.leader([1, 2, 3], 30_000)
 
-    const json = shoal(['cluster', 'status', '-o', 'json', '--server', c.spec(1).api])
+    const json = shoal(['cluster', 'status', '-o', 'json', '--data-dir', c.spec(1).dataDir])
     assert.is(json.code, 0, json.stderr)
     const status = JSON.parse(json.stdout) as {
       leader: { name: string; id: string }
@@ -68,18 +68,18 @@ test('peers found by mDNS alone form a cluster; status, transfer-leadership and 
       'cluster',
       'transfer-leadership',
       c.spec(target).name,
-      '--server',
-      c.spec(target).api,
+      '--data-dir',
+      c.spec(target).dataDir,
     ])
     assert.is(moved.code, 0, moved.stderr)
     assert.is(await c.leader([1, 2, 3]), target)
 
     const victim = [1, 2, 3].find((i) => i !== target)!
     await c.stop(victim, 'SIGKILL')
-    const removed = shoal(['cluster', 'remove', c.spec(victim).name, '--server', c.spec(target).api])
+    const removed = shoal(['cluster', 'remove', c.spec(victim).name, '--data-dir', c.spec(target).dataDir])
     assert.is(removed.code, 0, removed.stderr)
     await c.until('2 members', async () => ((await c.status(target))?.members.length === 2 ? true : null))
-    const unknown = shoal(['cluster', 'remove', 'no-such-peer', '--server', c.spec(target).api])
+    const unknown = shoal(['cluster', 'remove', 'no-such-peer', '--data-dir', c.spec(target).dataDir])
     assert.is(unknown.code, 1)
     assert.match(unknown.stderr, /no member named no-such-peer/)
   } finally {

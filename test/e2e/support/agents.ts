@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { httpsRequest } from '../../../src/api/https-client.js'
 import type { ClusterStatus } from '../../../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../../../src/p2p/secret.js'
 
@@ -51,7 +52,7 @@ export class AgentCluster {
       name: `peer-${i}`,
       ip,
       dataDir: join(this.dir, `peer-${i}`),
-      api: `http://${ip}:6443`,
+      api: `https://${ip}:6443`,
       p2p: `/ip4/${ip}/tcp/7400`,
     }
   }
@@ -129,46 +130,65 @@ export class AgentCluster {
     }
   }
 
-  async status(i: number): Promise<ClusterStatus | null> {
+  /** The CA and token of peer `i` (written by the daemon into its data dir). */
+  credentials(i: number): { ca: string; token: string } | null {
     try {
-      const res = await fetch(`${this.spec(i).api}/shoal/v1/cluster/status`, {
-        signal: AbortSignal.timeout(2000),
-      })
-      return res.ok ? ((await res.json()) as ClusterStatus) : null
+      const dir = this.spec(i).dataDir
+      return {
+        ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+        token: readFileSync(join(dir, 'token'), 'utf8').trim(),
+      }
     } catch {
       return null
     }
   }
 
-  /** PUT a key through peer `i`; returns the HTTP status. */
-  async put(i: number, key: string, value: string, timeoutMs = 5000): Promise<number> {
+  /** A request to peer `i`'s API with its own CA and token; null when it does not answer. */
+  async request(
+    i: number,
+    method: string,
+    path: string,
+    body?: string,
+    timeoutMs = 5000,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: string } | null> {
+    const creds = this.credentials(i) ?? this.credentials(1)
+    if (!creds) return null
     try {
-      const res = await fetch(`${this.spec(i).api}/shoal/v1/kv/${encodeURIComponent(key)}`, {
-        method: 'PUT',
-        body: value,
-        signal: AbortSignal.timeout(timeoutMs),
+      return await httpsRequest({
+        url: `${this.spec(i).api}${path}`,
+        method,
+        body,
+        token: creds.token,
+        ca: creds.ca,
+        timeoutMs,
+        headers,
       })
-      await res.text()
-      return res.status
     } catch {
-      return 0
+      return null
     }
+  }
+
+  async status(i: number): Promise<ClusterStatus | null> {
+    const r = await this.request(i, 'GET', '/shoal/v1/cluster/status', undefined, 2000)
+    return r && r.status === 200 ? (JSON.parse(r.body) as ClusterStatus) : null
+  }
+
+  /** PUT a key through peer `i`; returns the HTTP status (0 when unreachable). */
+  async put(i: number, key: string, value: string, timeoutMs = 5000): Promise<number> {
+    const r = await this.request(i, 'PUT', `/shoal/v1/kv/${encodeURIComponent(key)}`, value, timeoutMs)
+    return r?.status ?? 0
   }
 
   /** GET a key from peer `i`'s own copy (consistent: through the leader's read index). */
   async get(i: number, key: string, consistent = false): Promise<string | null> {
-    try {
-      const res = await fetch(
-        `${this.spec(i).api}/shoal/v1/kv/${encodeURIComponent(key)}${consistent ? '?consistent=1' : ''}`,
-        {
-          signal: AbortSignal.timeout(5000),
-        },
-      )
-      if (!res.ok) return null
-      return ((await res.json()) as { value: string }).value
-    } catch {
-      return null
-    }
+    const r = await this.request(
+      i,
+      'GET',
+      `/shoal/v1/kv/${encodeURIComponent(key)}${consistent ? '?consistent=1' : ''}`,
+    )
+    if (r?.status !== 200) return null
+    return (JSON.parse(r.body) as { value: string }).value
   }
 
   /** Polls `check` every 100 ms until it returns a truthy value or `timeoutMs` passes. */

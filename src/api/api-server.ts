@@ -1,0 +1,897 @@
+/**
+ * ApiServer: the Kubernetes-compatible REST API that every peer serves (PRODUCT.md §3), over
+ * HTTPS with the cluster CA and a bearer token.
+ *
+ * Reads are answered from this peer's own copy of the store (linearizable when the request
+ * asks for the latest state, as a GET or LIST without `resourceVersion` does in Kubernetes:
+ * a read index from the leader first). Writes become store commands carried to the leader
+ * over libp2p, committed through Raft and applied by every peer's state machine; the answer
+ * is the state machine's, returned once this peer has applied the write too (so a client
+ * reads its own writes on any peer). Watches stream from this peer's watch hub.
+ *
+ * Errors become Kubernetes `Status` objects in one place (`sendError`).
+ */
+
+import { randomUUID } from 'node:crypto'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import type { ClusterManager } from '../p2p/cluster-manager.js'
+import type { Raft } from '../raft/raft.js'
+import { BadRequestError, InvalidError, NotFoundError, StoreError } from '../store/errors.js'
+import {
+  encodeStoreCommand,
+  type ObjectStore,
+  type PatchType,
+  type StoreCommand,
+  type StoreResult,
+} from '../store/object-store.js'
+import { applyMergePatch } from '../store/patch.js'
+import { type ResourceType, resourceType } from '../store/resources.js'
+import {
+  FIELD_SELECTOR_FIELDS,
+  objectFields,
+  parseFieldSelector,
+  parseLabelSelector,
+} from '../store/selectors.js'
+import type { KubeObject, Status } from '../store/types.js'
+import { defaultObject, validateObject } from '../store/validation.js'
+import type { WatchEvent } from '../store/watch-hub.js'
+import type { Clock } from '../util/clock.js'
+import type { Logger } from '../util/logger.js'
+import {
+  apiGroupListDocument,
+  apiResourceListDocument,
+  apiVersionsDocument,
+  openApiV3ApiV1,
+  openApiV3Index,
+  versionDocument,
+} from './discovery.js'
+import type { ApiMetrics } from './metrics.js'
+import { TokenBucketLimiter } from './rate-limit.js'
+import { tableIncludeObject, toTable, wantsTable } from './table.js'
+
+/** Request bodies larger than this are refused with 413 (Kubernetes' own limit is 3 MiB). */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024
+
+export interface ApiServerOptions {
+  host: string
+  port: number
+  /** PEM serving certificate and key; without them the server speaks plain HTTP (tests only). */
+  tls?: { certPem: string; keyPem: string }
+  /** The bearer token every request needs, except /healthz, /readyz, /livez and /version. */
+  token?: string
+  store: ObjectStore
+  raft: Raft
+  cluster: ClusterManager
+  clock: Clock
+  logger: Logger
+  shoalVersion: string
+  metrics?: ApiMetrics
+  /** Requests per second per client address, with a burst of twice that. */
+  rateLimitPerSecond?: number
+  /** Extra routes (the daemon's /shoal/v1 endpoints); return true when handled. */
+  extraRoutes?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: () => Promise<Buffer>,
+  ) => Promise<boolean>
+}
+
+/** Thrown with a ready Status (e.g. 401, 413, 415, 429). */
+export class HttpStatusError extends StoreError {}
+
+function status(code: number, reason: string, message: string, details: Status['details'] = {}): Status {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, details }
+}
+
+function sendJson(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body)
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  })
+  res.end(text)
+}
+
+/** Reads the body, up to MAX_BODY_BYTES (413 beyond). */
+function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > limit) {
+      reject(
+        new HttpStatusError(
+          413,
+          'RequestEntityTooLarge',
+          `the request body of ${declared} bytes is larger than ${limit} bytes`,
+        ),
+      )
+      req.resume()
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let failed = false
+    req.on('data', (c: Buffer) => {
+      if (failed) return
+      size += c.length
+      if (size > limit) {
+        failed = true
+        reject(
+          new HttpStatusError(413, 'RequestEntityTooLarge', `the request body is larger than ${limit} bytes`),
+        )
+        return
+      }
+      chunks.push(c)
+    })
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks))
+    })
+    req.on('error', (err) => {
+      if (!failed) reject(err)
+    })
+  })
+}
+
+/** Parses a request body as JSON, or YAML when the Content-Type says so. */
+function parseBody(body: Buffer, contentType: string | undefined): unknown {
+  const text = body.toString('utf8')
+  if (text.trim().length === 0) throw new BadRequestError('the request body is empty')
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+  try {
+    if (type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml') {
+      return parseYaml(text)
+    }
+    return JSON.parse(text)
+  } catch (err) {
+    throw new BadRequestError(
+      `the request body could not be decoded: ${(err as Error).message.split('\n')[0]}`,
+    )
+  }
+}
+
+const PATCH_TYPES: Record<string, PatchType> = {
+  'application/merge-patch+json': 'merge',
+  'application/json-patch+json': 'json',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+}
+
+/** A parsed resource URL. */
+interface Target {
+  type: ResourceType
+  namespace?: string
+  name?: string
+  subresource?: string
+}
+
+/** Maps /api/v1/... paths to a resource, namespace, name and subresource; null when it is not one. */
+export function parseResourcePath(path: string): Target | null {
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent)
+  if (parts[0] !== 'api' || parts[1] !== 'v1') return null
+  const rest = parts.slice(2)
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    // /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]]
+    const type = resourceType(rest[2]!)
+    if (!type?.namespaced) return null
+    return { type, namespace: rest[1], name: rest[3], subresource: rest[4] }
+  }
+  const type = resourceType(rest[0] ?? '')
+  if (!type || rest.length > 3) return null
+  // /api/v1/{resource}[/{name}[/{sub}]]: cluster-scoped objects, or namespaced lists across namespaces.
+  if (type.namespaced && rest.length > 1) return null
+  return { type, name: rest[1], subresource: rest[2] }
+}
+
+/** The fields a field selector may use for a resource, and their values for an object. */
+function fieldsFor(type: ResourceType): string[] {
+  if (type.resource === 'events') {
+    return [
+      'metadata.name',
+      'metadata.namespace',
+      'involvedObject.kind',
+      'involvedObject.name',
+      'involvedObject.namespace',
+      'involvedObject.uid',
+      'reason',
+      'type',
+    ]
+  }
+  if (type.resource === 'pods') return [...FIELD_SELECTOR_FIELDS]
+  return ['metadata.name', 'metadata.namespace']
+}
+
+function fieldValues(obj: KubeObject): Record<string, string> {
+  const values = objectFields(obj)
+  const involved = (obj.involvedObject ?? {}) as Record<string, unknown>
+  for (const k of ['kind', 'name', 'namespace', 'uid'])
+    values[`involvedObject.${k}`] = String(involved[k] ?? '')
+  values.reason = String(obj.reason ?? '')
+  values.type = String(obj.type ?? '')
+  return values
+}
+
+/** The Scale view of an object with replicas. */
+function toScale(obj: KubeObject): unknown {
+  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: Record<string, string> }
+  const st = (obj.status ?? {}) as { replicas?: number }
+  const selector = Object.entries(spec.selector ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+      creationTimestamp: obj.metadata.creationTimestamp,
+    },
+    spec: { replicas: spec.replicas ?? 0 },
+    status: { replicas: st.replicas ?? 0, selector },
+  }
+}
+
+export class ApiServer {
+  private server: Server | null = null
+  private readonly log: Logger
+  private readonly limiter: TokenBucketLimiter
+  private readonly openWatches = new Set<ServerResponse>()
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.log = options.logger.child({ component: 'api' })
+    const rate = options.rateLimitPerSecond ?? 5000
+    this.limiter = new TokenBucketLimiter(options.clock, rate, rate * 2)
+  }
+
+  async start(): Promise<void> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      const started = this.options.clock.now()
+      this.handle(req, res)
+        .catch((err: unknown) => this.sendError(res, err))
+        .finally(() =>
+          this.options.metrics?.observe(
+            req.method ?? 'GET',
+            req.url ?? '/',
+            res.statusCode,
+            this.options.clock.now() - started,
+          ),
+        )
+    }
+    const server = this.options.tls
+      ? createHttpsServer({ cert: this.options.tls.certPem, key: this.options.tls.keyPem }, handler)
+      : createHttpServer(handler)
+    // Long watches are normal; idle keep-alive sockets are not kept forever.
+    server.keepAliveTimeout = 65_000
+    server.requestTimeout = 0
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.options.port, this.options.host, () => resolve())
+    })
+    this.server = server
+  }
+
+  port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server
+    this.server = null
+    if (!server) return
+    for (const res of this.openWatches) res.end()
+    this.openWatches.clear()
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  private sendError(res: ServerResponse, err: unknown): void {
+    let st: Status
+    if (err instanceof StoreError) st = err.toStatus()
+    else {
+      const name = (err as Error)?.name
+      const message = (err as Error)?.message ?? String(err)
+      if (
+        name === 'LeaderRequestError' ||
+        name === 'NotLeaderError' ||
+        name === 'ShutdownError' ||
+        name === 'RpcError'
+      ) {
+        st = status(503, 'ServiceUnavailable', `no leader is available: ${message}`, { retryAfterSeconds: 1 })
+      } else if (name === 'TimeoutError' || name === 'LeadershipLostError') {
+        st = status(504, 'Timeout', `the write may or may not have been committed: ${message}`, {
+          retryAfterSeconds: 1,
+        })
+      } else {
+        this.log.error({ err }, 'request failed')
+        st = status(
+          500,
+          'InternalError',
+          `an error on the server (${message}) has prevented the request from succeeding`,
+        )
+      }
+    }
+    if (res.headersSent) {
+      res.end()
+      return
+    }
+    const headers: Record<string, string> = {}
+    if (st.code === 503 || st.code === 429 || st.code === 504)
+      headers['retry-after'] = String(st.details?.retryAfterSeconds ?? 1)
+    sendJson(res, st.code, st, headers)
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const path = url.pathname.replace(/\/+$/, '') || '/'
+    const method = req.method ?? 'GET'
+
+    // Open endpoints.
+    if (method === 'GET' && (path === '/healthz' || path === '/livez')) {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end('ok')
+      return
+    }
+    if (method === 'GET' && path === '/readyz') {
+      if (!this.options.raft.leader())
+        throw new HttpStatusError(503, 'ServiceUnavailable', 'no leader', { retryAfterSeconds: 1 })
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end('ok')
+      return
+    }
+    if (method === 'GET' && path === '/version')
+      return sendJson(res, 200, versionDocument(this.options.shoalVersion))
+
+    this.authenticate(req)
+    const client = req.socket.remoteAddress ?? 'unknown'
+    if (!this.limiter.take(client)) {
+      throw new HttpStatusError(429, 'TooManyRequests', 'too many requests from this client; slow down', {
+        retryAfterSeconds: 1,
+      })
+    }
+
+    let cachedBody: Promise<Buffer> | null = null
+    const body = (): Promise<Buffer> => {
+      cachedBody ??= readBody(req)
+      return cachedBody
+    }
+    if (this.options.extraRoutes && (await this.options.extraRoutes(req, res, url, body))) return
+
+    if (method === 'GET') {
+      if (path === '/metrics' && this.options.metrics) {
+        const text = await this.options.metrics.render(this.options.raft, this.options.store)
+        res.writeHead(200, { 'content-type': this.options.metrics.contentType })
+        res.end(text)
+        return
+      }
+      if (path === '/api')
+        return sendJson(
+          res,
+          200,
+          apiVersionsDocument(req.headers.host ?? `${this.options.host}:${this.options.port}`),
+        )
+      if (path === '/apis') return sendJson(res, 200, apiGroupListDocument())
+      if (path === '/api/v1') return sendJson(res, 200, apiResourceListDocument())
+      if (path === '/openapi/v3') return sendJson(res, 200, openApiV3Index())
+      if (path === '/openapi/v3/api/v1')
+        return sendJson(res, 200, openApiV3ApiV1(), { 'cache-control': 'public, immutable' })
+    }
+
+    const target = parseResourcePath(path)
+    if (!target)
+      throw new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource')
+    return this.serveResource(req, res, url, target, body)
+  }
+
+  private authenticate(req: IncomingMessage): void {
+    const token = this.options.token
+    if (!token) return
+    const header = req.headers.authorization
+    if (!header) throw new HttpStatusError(401, 'Unauthorized', 'Unauthorized: no bearer token')
+    const m = /^Bearer\s+(.+)$/i.exec(header)
+    if (!m || m[1]!.trim() !== token) throw new HttpStatusError(401, 'Unauthorized', 'Unauthorized')
+  }
+
+  private async serveResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    target: Target,
+    body: () => Promise<Buffer>,
+  ): Promise<void> {
+    const method = req.method ?? 'GET'
+    const q = url.searchParams
+    const { type, name, subresource } = target
+    const namespace = type.namespaced ? target.namespace : undefined
+    if (subresource && !['status', 'scale', 'log'].includes(subresource)) {
+      throw new HttpStatusError(
+        404,
+        'NotFound',
+        `the server could not find the requested resource (${type.resource}/${subresource})`,
+      )
+    }
+    if (subresource === 'scale' && !type.hasScale)
+      throw new HttpStatusError(404, 'NotFound', `${type.resource} have no scale subresource`)
+    if (subresource === 'status' && !type.hasStatus)
+      throw new HttpStatusError(404, 'NotFound', `${type.resource} have no status subresource`)
+    if (subresource === 'log') {
+      throw new HttpStatusError(
+        404,
+        'NotFound',
+        `pods "${name}": logs are not available yet (they come with the node agent)`,
+      )
+    }
+
+    if (method === 'GET' && !name) {
+      if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(req, res, q, type, namespace)
+      return this.list(req, res, q, type, namespace)
+    }
+    if (method === 'GET' && name) return this.get(req, res, q, type, namespace, name, subresource)
+    if (method === 'POST' && !name) {
+      const obj = parseBody(await body(), req.headers['content-type']) as KubeObject
+      return this.create(res, q, type, target.namespace, obj)
+    }
+    if (method === 'PUT' && name) {
+      const obj = parseBody(await body(), req.headers['content-type']) as KubeObject
+      return this.update(res, q, type, namespace, name, obj, subresource)
+    }
+    if (method === 'PATCH' && name)
+      return this.patch(req, res, q, type, namespace, name, subresource, await body())
+    if (method === 'DELETE' && name) {
+      const raw = await body()
+      const opts = raw.length > 0 ? (parseBody(raw, 'application/json') as Record<string, unknown>) : {}
+      return this.remove(res, q, type, namespace, name, opts)
+    }
+    throw new HttpStatusError(405, 'MethodNotAllowed', `${method} is not supported here`)
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Linearizable unless the client accepts any state (`resourceVersion` given). */
+  private async readPoint(q: URLSearchParams): Promise<void> {
+    if (q.has('resourceVersion') && q.get('resourceVersion') !== '') return
+    await this.options.cluster.waitReadIndex()
+  }
+
+  private filterFor(q: URLSearchParams, type: ResourceType): (obj: KubeObject) => boolean {
+    let label: ReturnType<typeof parseLabelSelector>
+    let field: ReturnType<typeof parseFieldSelector>
+    try {
+      label = parseLabelSelector(q.get('labelSelector') ?? '')
+      field = parseFieldSelector(q.get('fieldSelector') ?? '', fieldsFor(type))
+    } catch (err) {
+      throw new BadRequestError((err as Error).message)
+    }
+    return (obj) => label.matches(obj.metadata.labels) && field.matches(fieldValues(obj))
+  }
+
+  private async list(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace?: string,
+  ): Promise<void> {
+    const filter = this.filterFor(q, type)
+    await this.readPoint(q)
+    const { items, resourceVersion } = this.options.store.list(type.resource, { namespace, filter })
+    if (wantsTable(req.headers.accept)) {
+      return sendJson(
+        res,
+        200,
+        toTable(type.kind, items, {
+          nowMs: this.options.clock.now(),
+          includeObject: tableIncludeObject(q),
+          resourceVersion: String(resourceVersion),
+        }),
+      )
+    }
+    sendJson(res, 200, {
+      kind: type.listKind,
+      apiVersion: 'v1',
+      metadata: { resourceVersion: String(resourceVersion) },
+      items,
+    })
+  }
+
+  private async get(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    subresource?: string,
+  ): Promise<void> {
+    await this.readPoint(q)
+    const obj = this.options.store.get(type.resource, namespace, name)
+    if (!obj) throw new NotFoundError(type.resource, name)
+    if (subresource === 'scale') return sendJson(res, 200, toScale(obj))
+    if (wantsTable(req.headers.accept) && !subresource) {
+      return sendJson(
+        res,
+        200,
+        toTable(type.kind, [obj], {
+          nowMs: this.options.clock.now(),
+          includeObject: tableIncludeObject(q),
+          resourceVersion: obj.metadata.resourceVersion ?? '',
+        }),
+      )
+    }
+    sendJson(res, 200, obj)
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  private watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace?: string,
+  ): void {
+    const filter = this.filterFor(q, type)
+    const inNamespace = (obj: KubeObject) => namespace === undefined || obj.metadata.namespace === namespace
+    const matches = (obj: KubeObject) => inNamespace(obj) && filter(obj)
+    if (q.get('sendInitialEvents') === 'true') {
+      // Not implemented: clients fall back to LIST then WATCH on 422 (kubectl-compat.md §4.2).
+      throw new InvalidError('ListOptions', '', [
+        {
+          reason: 'FieldValueForbidden',
+          message: 'Forbidden: sendInitialEvents is not supported',
+          field: 'sendInitialEvents',
+        },
+      ])
+    }
+    const table = wantsTable(req.headers.accept)
+    const includeObject = tableIncludeObject(q)
+    const bookmarks = q.get('allowWatchBookmarks') === 'true'
+    const timeoutSeconds = Math.min(Number(q.get('timeoutSeconds') ?? 1800) || 1800, 3600)
+    const rvParam = q.get('resourceVersion')
+    const hub = this.options.store.hub
+
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'transfer-encoding': 'chunked',
+      'cache-control': 'no-cache',
+    })
+    this.openWatches.add(res)
+    let closed = false
+    let columnsSent = false
+    const queue: string[] = []
+    const maxQueuedEvents = 10_000
+
+    const render = (type_: string, obj: KubeObject, rv: number): string => {
+      let object: unknown = obj
+      if (table) {
+        const t = toTable(type.kind, [obj], {
+          nowMs: this.options.clock.now(),
+          includeObject,
+          resourceVersion: String(rv),
+        }) as {
+          columnDefinitions: unknown[]
+        }
+        // The header once: kubectl reuses the columns it has (kubectl-compat.md §4.1).
+        if (columnsSent) t.columnDefinitions = []
+        columnsSent = true
+        object = t
+      }
+      return `${JSON.stringify({ type: type_, object })}\n`
+    }
+    const write = (line: string): void => {
+      if (closed) return
+      if (res.writableNeedDrain) {
+        queue.push(line)
+        // A client that does not read is cut off rather than buffered without end.
+        if (queue.length > maxQueuedEvents) finish()
+        return
+      }
+      res.write(line)
+    }
+    res.on('drain', () => {
+      while (queue.length > 0 && !res.writableNeedDrain) res.write(queue.shift()!)
+    })
+    const onEvent = (e: WatchEvent): void => {
+      if (inNamespace(e.object)) write(render(e.type, e.object, e.resourceVersion))
+    }
+
+    let watch: { cancel(): void } | null = null
+    const timers: ReturnType<typeof setTimeout>[] = []
+    const finish = (): void => {
+      if (closed) return
+      closed = true
+      watch?.cancel()
+      for (const t of timers) clearTimeout(t)
+      this.openWatches.delete(res)
+      res.end()
+    }
+    req.on('close', finish)
+    res.on('error', finish)
+
+    try {
+      if (rvParam === null || rvParam === '' || rvParam === '0') {
+        // Start from now, with a synthetic ADDED for every current object.
+        const { items, resourceVersion } = this.options.store.list(type.resource, { namespace, filter })
+        for (const obj of items) write(render('ADDED', obj, Number(obj.metadata.resourceVersion ?? 0)))
+        watch = hub.watch(type.resource, resourceVersion, matches, onEvent)
+      } else {
+        const from = Number(rvParam)
+        if (!Number.isInteger(from) || from < 0)
+          throw new BadRequestError(`invalid resourceVersion ${rvParam}`)
+        watch = hub.watch(type.resource, from, matches, onEvent)
+      }
+    } catch (err) {
+      // As Kubernetes' watch cache does: 200, then one ERROR event carrying the Status.
+      const st =
+        err instanceof StoreError ? err.toStatus() : status(500, 'InternalError', (err as Error).message)
+      write(`${JSON.stringify({ type: 'ERROR', object: st })}\n`)
+      finish()
+      return
+    }
+    timers.push(setTimeout(finish, timeoutSeconds * 1000))
+    if (bookmarks) {
+      const tick = (): void => {
+        if (closed) return
+        const rv = String(hub.currentResourceVersion())
+        write(
+          `${JSON.stringify({ type: 'BOOKMARK', object: { kind: type.kind, apiVersion: 'v1', metadata: { resourceVersion: rv } } })}\n`,
+        )
+        timers.push(setTimeout(tick, 60_000))
+      }
+      timers.push(setTimeout(tick, 60_000))
+    }
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Carries a command to the leader, waits until this peer applied it, returns the result. */
+  private async propose(command: StoreCommand): Promise<StoreResult> {
+    const data = Buffer.from(encodeStoreCommand(command)).toString('base64')
+    const { index, response } = (await this.options.cluster.leaderCall({ type: 'apply', data }, 10_000)) as {
+      index: number
+      response: StoreResult
+    }
+    // Read-your-writes on this peer: answer once our own copy has the write.
+    const deadline = this.options.clock.now() + 5000
+    while (this.options.raft.stats().appliedIndex < index && this.options.clock.now() < deadline) {
+      await new Promise<void>((r) => this.options.clock.setTimeout(r, 2))
+    }
+    return response
+  }
+
+  private answer(res: ServerResponse, result: StoreResult, successCode = 200): void {
+    if (!result.ok) {
+      const st = result.status
+      sendJson(res, st.code, st)
+      return
+    }
+    sendJson(res, result.created ? 201 : successCode, result.object)
+  }
+
+  private isDryRun(q: URLSearchParams): boolean {
+    return q.getAll('dryRun').includes('All')
+  }
+
+  private async create(
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace: string | undefined,
+    obj: KubeObject,
+  ): Promise<void> {
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      throw new BadRequestError('the body must be a JSON object')
+    this.checkKind(obj, type)
+    if (typeof obj.metadata !== 'object' || obj.metadata === null)
+      throw new BadRequestError('metadata must be an object')
+    if (!type.namespaced) delete obj.metadata.namespace
+    const ns = type.namespaced ? (namespace ?? obj.metadata.namespace ?? 'default') : undefined
+    // Refuse what validation will refuse before it takes a place in the log.
+    const candidate = defaultObject({
+      ...obj,
+      apiVersion: 'v1',
+      kind: type.kind,
+      metadata: { ...obj.metadata, namespace: ns },
+    })
+    if (!candidate.metadata.name && candidate.metadata.generateName)
+      candidate.metadata.name = `${candidate.metadata.generateName}xxxxx`
+    validateObject(candidate, { isCreate: true })
+    if (this.isDryRun(q)) return sendJson(res, 201, candidate)
+    const result = await this.propose({
+      op: 'create',
+      resource: type.resource,
+      namespace: ns,
+      object: obj,
+      uid: randomUUID(),
+      now: this.nowIso(),
+    })
+    this.answer(res, result, 201)
+  }
+
+  private async update(
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    obj: KubeObject,
+    subresource?: string,
+  ): Promise<void> {
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      throw new BadRequestError('the body must be a JSON object')
+    if (subresource === 'scale') {
+      const scale = obj as unknown as {
+        spec?: { replicas?: unknown }
+        metadata?: { resourceVersion?: string }
+      }
+      const replicas = scale.spec?.replicas
+      if (typeof replicas !== 'number') {
+        throw new InvalidError('Scale', name, [
+          { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.replicas' },
+        ])
+      }
+      const result = await this.propose({
+        op: 'scale',
+        resource: type.resource,
+        namespace,
+        name,
+        replicas,
+        resourceVersion: scale.metadata?.resourceVersion,
+        now: this.nowIso(),
+      })
+      if (result.ok && result.object) return sendJson(res, 200, toScale(result.object))
+      return this.answer(res, result)
+    }
+    this.checkKind(obj, type)
+    if (typeof obj.metadata !== 'object' || obj.metadata === null)
+      throw new BadRequestError('metadata must be an object')
+    if (this.isDryRun(q)) return sendJson(res, 200, obj)
+    const result = await this.propose({
+      op: 'update',
+      resource: type.resource,
+      namespace,
+      name,
+      object: obj,
+      subresource: subresource === 'status' ? 'status' : undefined,
+      now: this.nowIso(),
+    })
+    this.answer(res, result)
+  }
+
+  private async patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    subresource: string | undefined,
+    raw: Buffer,
+  ): Promise<void> {
+    const contentType = (req.headers['content-type'] ?? 'application/strategic-merge-patch+json')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase()
+    const patchType = PATCH_TYPES[contentType]
+    if (!patchType) {
+      throw new HttpStatusError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
+      )
+    }
+    const patch = parseBody(raw, contentType)
+    if (subresource === 'scale') {
+      // A patch of the Scale view: only spec.replicas can change.
+      const current = this.options.store.get(type.resource, namespace, name)
+      if (!current) throw new NotFoundError(type.resource, name)
+      const scale = applyMergePatch(toScale(current), patch) as { spec?: { replicas?: unknown } }
+      const replicas = scale.spec?.replicas
+      if (typeof replicas !== 'number') {
+        throw new InvalidError('Scale', name, [
+          { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.replicas' },
+        ])
+      }
+      const result = await this.propose({
+        op: 'scale',
+        resource: type.resource,
+        namespace,
+        name,
+        replicas,
+        now: this.nowIso(),
+      })
+      if (result.ok && result.object) return sendJson(res, 200, toScale(result.object))
+      return this.answer(res, result)
+    }
+    if (this.isDryRun(q)) {
+      const current = this.options.store.get(type.resource, namespace, name)
+      if (!current) throw new NotFoundError(type.resource, name)
+      return sendJson(res, 200, current)
+    }
+    const result = await this.propose({
+      op: 'patch',
+      resource: type.resource,
+      namespace,
+      name,
+      patchType,
+      patch,
+      subresource: subresource === 'status' ? 'status' : undefined,
+      manager: q.get('fieldManager') ?? undefined,
+      uid: randomUUID(),
+      now: this.nowIso(),
+    })
+    this.answer(res, result)
+  }
+
+  private async remove(
+    res: ServerResponse,
+    q: URLSearchParams,
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    opts: Record<string, unknown>,
+  ): Promise<void> {
+    const graceParam = q.get('gracePeriodSeconds')
+    const grace =
+      typeof opts.gracePeriodSeconds === 'number'
+        ? opts.gracePeriodSeconds
+        : graceParam !== null
+          ? Number(graceParam)
+          : undefined
+    if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) {
+      throw new BadRequestError('gracePeriodSeconds must be a non-negative integer')
+    }
+    const pre = (opts.preconditions ?? {}) as { uid?: string; resourceVersion?: string }
+    if (this.isDryRun(q)) {
+      const current = this.options.store.get(type.resource, namespace, name)
+      if (!current) throw new NotFoundError(type.resource, name)
+      return sendJson(res, 200, current)
+    }
+    const result = await this.propose({
+      op: 'remove',
+      resource: type.resource,
+      namespace,
+      name,
+      preconditions: { uid: pre.uid, resourceVersion: pre.resourceVersion },
+      gracePeriodSeconds: grace,
+      now: this.nowIso(),
+    })
+    this.answer(res, result)
+  }
+
+  /** A body naming another kind or apiVersion is refused (400), as Kubernetes does. */
+  private checkKind(obj: KubeObject, type: ResourceType): void {
+    if (obj.kind !== undefined && obj.kind !== type.kind) {
+      throw new BadRequestError(
+        `the kind of the object (${String(obj.kind)}) does not match the resource ${type.resource} (kind ${type.kind})`,
+      )
+    }
+    if (obj.apiVersion !== undefined && obj.apiVersion !== 'v1') {
+      throw new BadRequestError(
+        `the apiVersion of the object (${String(obj.apiVersion)}) does not match the API v1`,
+      )
+    }
+  }
+
+  private nowIso(): string {
+    return new Date(this.options.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  }
+}
