@@ -11,6 +11,8 @@ import { ClusterStatusCommand } from './cluster/status.js'
 import { ClusterTransferLeadershipCommand } from './cluster/transfer-leadership.js'
 import { InfoCommand } from './info.js'
 import { KubeconfigCommand } from './kubeconfig.js'
+import { SnapshotRestoreCommand } from './snapshot/restore.js'
+import { SnapshotSaveCommand } from './snapshot/save.js'
 import { UpCommand } from './up.js'
 import { SHOAL_VERSION } from './version.js'
 
@@ -22,6 +24,8 @@ export const COMMANDS: CommandClass[] = [
   ClusterTransferLeadershipCommand,
   ClusterRemoveCommand,
   KubeconfigCommand,
+  SnapshotSaveCommand,
+  SnapshotRestoreCommand,
   InfoCommand,
 ]
 

@@ -9,6 +9,7 @@
  *   GET    /shoal/v1/kv/KEY        (?consistent=1: through the leader's read index)
  *   PUT    /shoal/v1/kv/KEY        body: the value
  *   DELETE /shoal/v1/kv/KEY
+ *   GET    /shoal/v1/snapshot     a consistent copy of the whole store (`shoal snapshot save`)
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -70,6 +71,29 @@ export function shoalRoutes(cluster: ClusterManager, store: ObjectStore) {
       if (!id) throw new StoreError(404, 'NotFound', `no member named ${b.name}`)
       await cluster.leaderCall({ type: 'remove', id })
       sendJson(res, 200, cluster.status())
+      return true
+    }
+    if (path === '/shoal/v1/snapshot' && method === 'GET') {
+      // A consistent copy: everything acknowledged before this request is in it.
+      await cluster.waitReadIndex()
+      const snapshot = await store.snapshot()
+      const chunks: Uint8Array[] = []
+      await snapshot.persist({
+        id: 'download',
+        write: async (c) => {
+          chunks.push(c)
+        },
+        close: async () => {},
+        cancel: async () => {},
+      })
+      snapshot.release()
+      const bytes = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)))
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': bytes.length,
+        'x-shoal-resource-version': String(store.hub.currentResourceVersion()),
+      })
+      res.end(bytes)
       return true
     }
     const kv = /^\/shoal\/v1\/kv\/(.+)$/.exec(path)

@@ -593,6 +593,20 @@ export class ClusterManager {
   // ---------------------------------------------------------------- leader duties
 
   private async leaderStep(): Promise<void> {
+    // Our own address in the configuration is stale (a restored cluster, or a new --p2p):
+    // correct it, so that the others can reach us.
+    const me = this.raft.getConfiguration().servers.find((s) => s.id === this.options.self.id)
+    if (me && me.address !== this.options.self.address && me.suffrage === 'voter') {
+      this.log.info(
+        { from: me.address, to: this.options.self.address },
+        'correcting our address in the configuration',
+      )
+      await this.raft
+        .addVoter(me.id, this.options.self.address, { timeoutMs: 5000 })
+        .catch((err: unknown) => {
+          this.log.warn({ err: (err as Error).message }, 'could not correct our address')
+        })
+    }
     // The registry: every member's name and API address, in the replicated state.
     const config = this.raft.getConfiguration()
     for (const s of config.servers) {
