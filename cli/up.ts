@@ -14,6 +14,7 @@ import { httpsRequest } from '../src/api/https-client.js'
 import type { ClusterStatus } from '../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../src/p2p/secret.js'
 import { connectionFromDataDir } from './client.js'
+import { kubeconfigFor } from './kubeconfig.js'
 import { CommandUsageError, ShoalCommand } from './shoal-command.js'
 
 const shoalBin = fileURLToPath(new URL('../../bin/shoal.js', import.meta.url))
@@ -122,8 +123,10 @@ export class UpCommand extends ShoalCommand {
   private watchLeader(dir: string): { stop(): void } {
     let last = ''
     let stopped = false
+    let kubeconfigWritten = false
     const poll = async (): Promise<void> => {
       while (!stopped) {
+        if (!kubeconfigWritten) kubeconfigWritten = this.writeKubeconfig(dir)
         let line = 'no leader yet'
         for (let i = 1; i <= this.peers && !stopped; i++) {
           try {
@@ -155,6 +158,21 @@ export class UpCommand extends ShoalCommand {
       stop: () => {
         stopped = true
       },
+    }
+  }
+
+  /** Writes DIR/kubeconfig once the first peer has its CA and token; true when done. */
+  private writeKubeconfig(dir: string): boolean {
+    try {
+      const c = connectionFromDataDir(playgroundPeer(1, dir).dataDir)
+      if (!c.ca || !c.token) return false
+      const path = join(dir, 'kubeconfig')
+      writeFileSync(path, kubeconfigFor(c), { mode: 0o600 })
+      this.context.stdout.write(`kubeconfig: ${path}   (kubectl --kubeconfig ${path} get pods)\n`)
+      return true
+    } catch {
+      // Peer 1 has not written its agent.json yet.
+      return false
     }
   }
 
