@@ -151,6 +151,13 @@ function parseBody(body: Buffer, contentType: string | undefined): unknown {
   const text = body.toString('utf8')
   if (text.trim().length === 0) throw new BadRequestError('the request body is empty')
   const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase()
+  if (!BODY_TYPES.has(type) && !(type in PATCH_TYPES)) {
+    throw new HttpStatusError(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+    )
+  }
   try {
     if (type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'text/yaml') {
       return parseYaml(text)
@@ -162,6 +169,9 @@ function parseBody(body: Buffer, contentType: string | undefined): unknown {
     )
   }
 }
+
+/** Media types a create or update body may come in (none at all is read as JSON, as kubectl needs). */
+const BODY_TYPES = new Set(['application/json', 'application/yaml', 'text/yaml', ''])
 
 const PATCH_TYPES: Record<string, PatchType> = {
   'application/merge-patch+json': 'merge',
@@ -467,7 +477,10 @@ export class ApiServer {
 
   /** Linearizable unless the client accepts any state (`resourceVersion` given). */
   private async readPoint(q: URLSearchParams): Promise<void> {
-    if (q.has('resourceVersion') && q.get('resourceVersion') !== '') return
+    const rv = q.get('resourceVersion')
+    if (rv !== null && rv !== '' && !/^\d+$/.test(rv))
+      throw new BadRequestError(`invalid resourceVersion ${rv}`)
+    if (rv !== null && rv !== '') return
     await this.options.cluster.waitReadIndex()
   }
 
