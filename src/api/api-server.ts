@@ -25,6 +25,7 @@ import { parse as parseYaml } from 'yaml'
 import type { ClusterManager } from '../p2p/cluster-manager.js'
 import type { Raft } from '../raft/raft.js'
 import { BadRequestError, InvalidError, NotFoundError, StoreError } from '../store/errors.js'
+import { strictDecodingMessage, unknownFields } from '../store/known-fields.js'
 import {
   encodeStoreCommand,
   type ObjectStore,
@@ -232,6 +233,30 @@ function fieldValues(obj: KubeObject): Record<string, string> {
   values.reason = String(obj.reason ?? '')
   values.type = String(obj.type ?? '')
   return values
+}
+
+/**
+ * A copy of `obj` without the fields at `paths` (`spec.template.spec.containers[0].x`): the
+ * rest, patch directives included, is left exactly as it was.
+ */
+function removePaths<T>(obj: T, paths: string[]): T {
+  const copy = structuredClone(obj) as unknown
+  for (const path of paths) {
+    const parts = path.match(/[^.[\]]+|\[\d+\]/g) ?? []
+    let node = copy as Record<string, unknown> | unknown[] | undefined
+    for (let i = 0; i < parts.length - 1 && node && typeof node === 'object'; i++) {
+      const part = parts[i]!
+      node = (
+        part.startsWith('[')
+          ? (node as unknown[])[Number(part.slice(1, -1))]
+          : (node as Record<string, unknown>)[part]
+      ) as Record<string, unknown> | undefined
+    }
+    const last = parts[parts.length - 1]
+    if (node && typeof node === 'object' && !Array.isArray(node) && last && !last.startsWith('['))
+      delete node[last]
+  }
+  return copy as T
 }
 
 /** The Scale view of an object with replicas. */
@@ -715,6 +740,7 @@ export class ApiServer {
     this.checkKind(obj, type)
     if (typeof obj.metadata !== 'object' || obj.metadata === null)
       throw new BadRequestError('metadata must be an object')
+    obj = this.checkFields(obj, type, q, res)
     if (!type.namespaced) delete obj.metadata.namespace
     const ns = type.namespaced ? (namespace ?? obj.metadata.namespace ?? 'default') : undefined
     // Refuse what validation will refuse before it takes a place in the log.
@@ -776,6 +802,7 @@ export class ApiServer {
     this.checkKind(obj, type)
     if (typeof obj.metadata !== 'object' || obj.metadata === null)
       throw new BadRequestError('metadata must be an object')
+    obj = this.checkFields(obj, type, q, res)
     if (this.isDryRun(q)) return sendJson(res, 200, obj)
     const result = await this.propose({
       op: 'update',
@@ -811,7 +838,10 @@ export class ApiServer {
         `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
       )
     }
-    const patch = parseBody(raw, contentType)
+    let patch = parseBody(raw, contentType)
+    if (patchType !== 'json' && typeof patch === 'object' && patch !== null && !Array.isArray(patch)) {
+      patch = this.checkFields(patch as KubeObject, type, q, res)
+    }
     if (subresource === 'scale') {
       // A patch of the Scale view: only spec.replicas can change.
       const current = this.options.store.get(type.resource, namespace, name)
@@ -888,6 +918,37 @@ export class ApiServer {
       now: this.nowIso(),
     })
     this.answer(res, result)
+  }
+
+  /**
+   * Fields the kind does not have (kubectl-compat.md; Kubernetes' field validation): with
+   * `fieldValidation=Strict` (kubectl's default) a 400 naming each; otherwise they are dropped,
+   * with a `Warning` header each unless `Ignore`. Patch directives (`$…`) are not fields.
+   */
+  private checkFields(
+    obj: KubeObject,
+    type: ResourceType,
+    q: URLSearchParams,
+    res: ServerResponse,
+  ): KubeObject {
+    const mode = q.get('fieldValidation') ?? 'Warn'
+    if (!['Strict', 'Warn', 'Ignore'].includes(mode)) {
+      throw new BadRequestError(`fieldValidation must be one of Strict, Warn or Ignore, not ${mode}`)
+    }
+    const unknown = unknownFields(obj, type.kind).filter((path) => !/(^|\.|\])\$/.test(path))
+    if (unknown.length === 0) return obj
+    if (mode === 'Strict') {
+      throw new BadRequestError(
+        `${type.kind} in version "v1" cannot be handled as a ${type.kind}: ${strictDecodingMessage(unknown)}`,
+      )
+    }
+    if (mode === 'Warn') {
+      res.setHeader(
+        'warning',
+        unknown.map((path) => `299 - "unknown field "${path}""`),
+      )
+    }
+    return removePaths(obj, unknown)
   }
 
   /** A body naming another kind or apiVersion is refused (400), as Kubernetes does. */
