@@ -55,6 +55,11 @@ import {
   versionDocument,
 } from './discovery.js'
 import type { ApiMetrics } from './metrics.js'
+import {
+  decodeKubernetesProtobuf,
+  isKubernetesProtobufContentType,
+  UnsupportedProtobufKindError,
+} from './protobuf.js'
 import { TokenBucketLimiter } from './rate-limit.js'
 import { tableIncludeObject, toTable, wantsTable } from './table.js'
 
@@ -149,6 +154,21 @@ function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer>
 
 /** Parses a request body as JSON, or YAML when the Content-Type says so. */
 function parseBody(body: Buffer, contentType: string | undefined): unknown {
+  if (isKubernetesProtobufContentType(contentType ?? '')) {
+    // kubectl's generator commands (`create namespace`, `create configmap`, …) send protobuf.
+    try {
+      return decodeKubernetesProtobuf(body).object
+    } catch (err) {
+      if (err instanceof UnsupportedProtobufKindError) {
+        throw new HttpStatusError(
+          415,
+          'UnsupportedMediaType',
+          `${err.message}; send this kind as application/json`,
+        )
+      }
+      throw new BadRequestError(`the request body could not be decoded: ${(err as Error).message}`)
+    }
+  }
   const text = body.toString('utf8')
   if (text.trim().length === 0) throw new BadRequestError('the request body is empty')
   const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase()
