@@ -2,7 +2,6 @@
 
 import { Option } from 'clipanion'
 import * as t from 'typanion'
-import { DaemonConfigError, PeerDaemon } from '../src/daemon/peer-daemon.js'
 import { CommandUsageError, ShoalCommand } from './shoal-command.js'
 
 export class AgentCommand extends ShoalCommand {
@@ -51,6 +50,8 @@ export class AgentCommand extends ShoalCommand {
     }
     if (!(this.removeDeadAfter > 0)) throw new CommandUsageError('--remove-dead-after must be positive')
     const log = this.logger()
+    // Loaded here, not at the top: every other command starts without libp2p and LevelDB.
+    const { DaemonConfigError, PeerDaemon } = await import('../src/daemon/peer-daemon.js')
     const daemon = new PeerDaemon({
       dataDir: this.dataDir,
       name: this.name,

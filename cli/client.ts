@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Option } from 'clipanion'
 import { parse as parseYaml } from 'yaml'
 import { httpsRequest } from '../src/api/https-client.js'
-import { readAgentInfo } from '../src/daemon/peer-daemon.js'
+import { readAgentInfo } from '../src/daemon/agent-info.js'
 import { CommandUsageError, ShoalCommand } from './shoal-command.js'
 
 /** The server answered with an error `Status` (or not at all). */

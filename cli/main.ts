@@ -6,11 +6,19 @@
 import '../src/util/polyfill.js'
 import { Builtins, Cli, type CommandClass } from 'clipanion'
 import { AgentCommand } from './agent.js'
+import { AnnotateCommand } from './annotate.js'
+import { ApplyCommand } from './apply.js'
 import { ClusterRemoveCommand } from './cluster/remove.js'
 import { ClusterStatusCommand } from './cluster/status.js'
 import { ClusterTransferLeadershipCommand } from './cluster/transfer-leadership.js'
+import { CreateCommand } from './create.js'
+import { DeleteCommand } from './delete.js'
+import { DescribeCommand } from './describe.js'
+import { GetCommand } from './get.js'
 import { InfoCommand } from './info.js'
 import { KubeconfigCommand } from './kubeconfig.js'
+import { LabelCommand } from './label.js'
+import { ScaleCommand } from './scale.js'
 import { SnapshotRestoreCommand } from './snapshot/restore.js'
 import { SnapshotSaveCommand } from './snapshot/save.js'
 import { UpCommand } from './up.js'
@@ -20,6 +28,14 @@ import { SHOAL_VERSION } from './version.js'
 export const COMMANDS: CommandClass[] = [
   AgentCommand,
   UpCommand,
+  GetCommand,
+  DescribeCommand,
+  ApplyCommand,
+  CreateCommand,
+  DeleteCommand,
+  ScaleCommand,
+  LabelCommand,
+  AnnotateCommand,
   ClusterStatusCommand,
   ClusterTransferLeadershipCommand,
   ClusterRemoveCommand,

@@ -166,7 +166,7 @@ function parseBody(body: Buffer, contentType: string | undefined): unknown {
           `${err.message}; send this kind as application/json`,
         )
       }
-      throw new BadRequestError(`the request body could not be decoded: ${(err as Error).message}`)
+      throw new BadRequestError(`the protobuf request body could not be decoded: ${(err as Error).message}`)
     }
   }
   const text = body.toString('utf8')
@@ -728,10 +728,7 @@ export class ApiServer {
       response: StoreResult
     }
     // Read-your-writes on this peer: answer once our own copy has the write.
-    const deadline = this.options.clock.now() + 5000
-    while (this.options.raft.stats().appliedIndex < index && this.options.clock.now() < deadline) {
-      await new Promise<void>((r) => this.options.clock.setTimeout(r, 2))
-    }
+    await this.options.raft.waitApplied(index, 5000)
     return response
   }
 
@@ -873,12 +870,16 @@ export class ApiServer {
           { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.replicas' },
         ])
       }
+      // A resourceVersion named in the patch is a precondition, as on the object itself.
+      const patchRv = (patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
+        ?.resourceVersion
       const result = await this.propose({
         op: 'scale',
         resource: type.resource,
         namespace,
         name,
         replicas,
+        resourceVersion: typeof patchRv === 'string' ? patchRv : undefined,
         now: this.nowIso(),
       })
       if (result.ok && result.object) return sendJson(res, 200, toScale(result.object))

@@ -12,7 +12,7 @@
  *   agent.json            where this peer listens, for local CLI commands
  */
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { probeDockerEngine } from '../agent/docker-engine.js'
@@ -318,23 +318,4 @@ export class PeerDaemon {
   }
 }
 
-/** What `agent.json` in a data dir says: where the peer listens, and its CA and token files. */
-export interface AgentInfo {
-  name: string
-  peerId: string
-  api: string
-  ca?: string
-  token?: string
-  p2p: string
-}
-
-/** Reads the `agent.json` of a peer's data dir. */
-export function readAgentInfo(dataDir: string): AgentInfo | null {
-  const path = join(resolve(dataDir), 'agent.json')
-  if (!existsSync(path)) return null
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as AgentInfo
-  } catch {
-    return null
-  }
-}
+export { type AgentInfo, readAgentInfo } from './agent-info.js'

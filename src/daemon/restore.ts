@@ -6,10 +6,6 @@
 
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { loadOrCreatePeerKey } from '../p2p/identity.js'
-import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
-import { LevelStore } from '../raft/level-store.js'
-import { StableKeys } from '../raft/stable.js'
 
 /** A snapshot file that cannot be used, or a data dir that is not empty. */
 export class RestoreError extends Error {
@@ -45,6 +41,11 @@ export async function restoreIntoDataDir(
     throw new RestoreError(`--data-dir ${dataDir} is not empty: restore only into a new, empty directory`)
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 })
+  // Loaded here: `shoal snapshot save` uses this module too and needs none of them.
+  const { loadOrCreatePeerKey } = await import('../p2p/identity.js')
+  const { FileSnapshotStore } = await import('../raft/file-snapshot-store.js')
+  const { LevelStore } = await import('../raft/level-store.js')
+  const { StableKeys } = await import('../raft/stable.js')
   const { peerId } = await loadOrCreatePeerKey(dir)
   // The snapshot's index must be at least 1 for Raft; the term starts at 1.
   const index = Math.max(1, info.resourceVersion)

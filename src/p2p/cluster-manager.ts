@@ -536,11 +536,11 @@ export class ClusterManager {
         return { ok: true }
       }
       case 'read-index': {
-        // The leader confirms it still leads, then commits a barrier: everything acknowledged
-        // before this request is at or below the index it answers.
-        await this.raft.verifyLeader()
-        await this.raft.barrier({ timeoutMs: 5000 })
-        return { index: this.raft.stats().appliedIndex }
+        // The leader confirms with a quorum that it still leads, and that its FSM has applied
+        // all it had committed (verifyLeader's read index): everything acknowledged before
+        // this request is at or below the index it answers. No log entry is written.
+        await this.raft.verifyLeader({ timeoutMs: 5000 })
+        return { index: this.raft.stats().commitIndex }
       }
       case 'transfer': {
         await this.raft.leadershipTransfer(request.id)
@@ -557,12 +557,7 @@ export class ClusterManager {
    */
   async waitReadIndex(timeoutMs = 5000): Promise<void> {
     const { index } = (await this.leaderCall({ type: 'read-index' }, timeoutMs)) as { index: number }
-    const deadline = this.clock.now() + timeoutMs
-    while (this.raft.stats().appliedIndex < index) {
-      if (this.clock.now() >= deadline)
-        throw new LeaderRequestError(`not caught up to ${index} within ${timeoutMs} ms`)
-      await new Promise<void>((r) => this.clock.setTimeout(r, 5))
-    }
+    await this.raft.waitApplied(index, timeoutMs)
   }
 
   /**

@@ -55,7 +55,7 @@ export function defaultRaftConfig(): RaftConfig {
     electionTimeoutMs: 300,
     leaderLeaseTimeoutMs: 300,
     rpcTimeoutMs: 1000,
-    installSnapshotTimeoutMs: 10_000,
+    installSnapshotTimeoutMs: 5000,
     maxAppendEntries: 512,
     maxInflightAppends: 64,
     maxApplyBatch: 1024,

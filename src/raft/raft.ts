@@ -137,6 +137,8 @@ interface FollowerState {
   backoffUntilMs: number
   /** No new snapshot transfer before this time (after a failed one). */
   snapshotRetryAtMs: number
+  /** The leaderCommit of the last AppendEntries sent. */
+  sentCommit: number
 }
 
 type FutureKind = LogType
@@ -267,6 +269,12 @@ export class Raft extends EventEmitter {
   private readonly configChanges = new SerialQueue()
   private applierRunning = false
   private applierRetry: TimerHandle | null = null
+  private readonly appliedWaiters = new Set<{
+    index: number
+    resolve: () => void
+    reject: (e: Error) => void
+    timer: TimerHandle
+  }>()
   private snapshotInProgress: Promise<SnapshotMeta> | null = null
   // Servers snapshot at slightly different points, so that they do not all compact at once.
   private readonly snapshotJitter: number
@@ -378,6 +386,37 @@ export class Raft extends EventEmitter {
         void this.pump(f)
       }
     })
+  }
+
+  /**
+   * Resolves once this server's FSM has applied `index` (rejects with TimeoutError after
+   * `timeoutMs`, ShutdownError on shutdown). A follower uses it to read its own writes.
+   */
+  waitApplied(index: number, timeoutMs = 5000): Promise<void> {
+    if (this.lastApplied >= index) return Promise.resolve()
+    if (this.raftState === 'shutdown') return Promise.reject(new ShutdownError())
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        index,
+        resolve,
+        reject,
+        timer: this.clock.setTimeout(() => {
+          this.appliedWaiters.delete(waiter)
+          reject(new TimeoutError(`waiting to apply ${index}`, timeoutMs))
+        }, timeoutMs),
+      }
+      this.appliedWaiters.add(waiter)
+    })
+  }
+
+  private notifyApplied(): void {
+    for (const w of this.appliedWaiters) {
+      if (this.lastApplied >= w.index) {
+        this.appliedWaiters.delete(w)
+        this.clock.clearTimeout(w.timer)
+        w.resolve()
+      }
+    }
   }
 
   /** This server's role now. */
@@ -573,6 +612,11 @@ export class Raft extends EventEmitter {
       this.leaderPeer = null
       this.emit('leader', null)
     }
+    for (const w of this.appliedWaiters) {
+      this.clock.clearTimeout(w.timer)
+      w.reject(new ShutdownError())
+    }
+    this.appliedWaiters.clear()
     const incoming = this.incoming
     this.incoming = null
     if (incoming?.sink) await incoming.sink.cancel().catch(() => {})
@@ -1020,6 +1064,7 @@ export class Raft extends EventEmitter {
         wantHeartbeat: true,
         backoffUntilMs: 0,
         snapshotRetryAtMs: 0,
+        sentCommit: 0,
       })
     }
   }
@@ -1259,7 +1304,10 @@ export class Raft extends EventEmitter {
       p.inflight = f.inflight.size
       if (!canSend(p, this.config.maxInflightAppends)) return
       const hasEntries = p.nextIndex <= this.lastLogIndex
-      if (!hasEntries && !f.wantHeartbeat) return
+      // A new commit index is news too: followers apply (and answer reads) without waiting
+      // for the next heartbeat.
+      const commitNews = f.sentCommit < this.commitIndex && p.matchIndex >= f.sentCommit
+      if (!hasEntries && !f.wantHeartbeat && !commitNews) return
       if (this.clock.now() < f.backoffUntilMs && !f.wantHeartbeat) return
       const prevIndex = p.nextIndex - 1
       const prevTerm = await this.termAt(prevIndex)
@@ -1283,6 +1331,7 @@ export class Raft extends EventEmitter {
       p.inflight = f.inflight.size
       if (p.mode === 'replicate') p.nextIndex = last + 1
       f.lastSentMs = this.clock.now()
+      f.sentCommit = this.commitIndex
       f.wantHeartbeat = false
       const req: AppendEntriesRequest = {
         from: { id: this.id, address: this.address },
@@ -1355,6 +1404,7 @@ export class Raft extends EventEmitter {
     if (next <= this.commitIndex) return
     this.commitIndex = next
     this.noteCommitted()
+    for (const f of this.followers.values()) void this.pump(f)
   }
 
   /**
@@ -1680,6 +1730,7 @@ export class Raft extends EventEmitter {
       this.lastApplied = req.lastIndex
       this.appliedConfig = cloneConfiguration(req.configuration)
       this.appliedConfigIndex = req.configurationIndex
+      this.notifyApplied()
     })
     this.assertRunning()
     const keepTail = req.lastIndex <= this.lastLogIndex && (await this.termAt(req.lastIndex)) === req.lastTerm
@@ -1778,6 +1829,7 @@ export class Raft extends EventEmitter {
         if (e.type === LogType.Configuration) this.maybeStepDownRemoved(e.index)
       }
       this.checkVerifyWaiters()
+      if (this.appliedWaiters.size > 0) this.notifyApplied()
     }
     if (this.snapshotDue() && !this.snapshotInProgress) {
       // Defer: a snapshot waits on this queue, which we are running on.

@@ -136,6 +136,7 @@ export function simConfig(extra: Partial<RaftConfig> = {}): Partial<RaftConfig> 
     electionTimeoutMs: 300,
     leaderLeaseTimeoutMs: 300,
     rpcTimeoutMs: 500,
+    installSnapshotTimeoutMs: 1000,
     snapshotIntervalMs: 1000,
     ...extra,
   }
