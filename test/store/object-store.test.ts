@@ -445,6 +445,27 @@ test('snapshot and restore keep every object, uid and resourceVersion', async ()
   )
 })
 
+test('events expire: expire-events removes the events last seen before the cut-off', () => {
+  const h = new Harness()
+  const ev = (name: string, lastTimestamp: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name },
+    involvedObject: { kind: 'Pod', name: 'p', namespace: 'default' },
+    reason: 'Scheduled',
+    message: 'm',
+    type: 'Normal',
+    lastTimestamp,
+  })
+  h.ok(create('events', ev('old', '2026-11-25T10:00:00Z')))
+  h.ok(create('events', ev('new', '2026-11-25T11:30:00Z')))
+  h.apply({ op: 'expire-events', before: '2026-11-25T11:00:00Z' })
+  assert.equal(
+    h.store.list('events').items.map((e) => e.metadata.name),
+    ['new'],
+  )
+})
+
 test('a malformed or unknown command changes nothing and answers an error', () => {
   const h = new Harness()
   h.index++
