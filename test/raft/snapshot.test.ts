@@ -31,14 +31,26 @@ test('basic: snapshots are taken, the log is compacted, the state is intact', as
   await c.shutdown()
 })
 
-test('install: a follower far behind gets the snapshot in chunks and catches up', async () => {
-  const c = new SimCluster({ servers: 3, seed: 82, config: snapConfig })
+/**
+ * A 3-server cluster whose follower missed `writes` entries while cut off, and whose leader
+ * has compacted them away since: bringing it back needs a snapshot.
+ */
+async function withLaggingFollower(
+  seed: number,
+  writes: number,
+): Promise<{ c: SimCluster; leader: string; lagger: string }> {
+  const c = new SimCluster({ servers: 3, seed, config: snapConfig })
   await c.start()
   const leader = await c.waitForLeader()
   const lagger = c.nodes.find((n) => n.id !== leader)!.id
   c.network.isolate(c.node(lagger).address)
-  for (let i = 0; i < 100; i++) await c.apply({ op: 'put', key: `k${i % 10}`, value: String(i) })
+  for (let i = 0; i < writes; i++) await c.apply({ op: 'put', key: `k${i % 10}`, value: String(i) })
   await c.run(1000)
+  return { c, leader, lagger }
+}
+
+test('install: a follower far behind gets the snapshot in chunks and catches up', async () => {
+  const { c, leader, lagger } = await withLaggingFollower(82, 100)
   assert.ok((await c.node(leader).store.firstIndex()) > 20, 'leader compacted')
   c.network.resetCounts()
   c.network.rejoin(c.node(lagger).address)
@@ -52,13 +64,7 @@ test('install: a follower far behind gets the snapshot in chunks and catches up'
 })
 
 test('install unreliable: drops and reorders during a snapshot transfer', async () => {
-  const c = new SimCluster({ servers: 3, seed: 83, config: snapConfig })
-  await c.start()
-  const leader = await c.waitForLeader()
-  const lagger = c.nodes.find((n) => n.id !== leader)!.id
-  c.network.isolate(c.node(lagger).address)
-  for (let i = 0; i < 80; i++) await c.apply({ op: 'put', key: `k${i % 10}`, value: String(i) })
-  await c.run(1000)
+  const { c, lagger } = await withLaggingFollower(83, 80)
   c.network.setFaults({ dropRate: 0.15, maxDelayMs: 20, reorderRate: 0.2, duplicateRate: 0.1 })
   c.network.rejoin(c.node(lagger).address)
   const r = await c.apply({ op: 'put', key: 'after', value: 'x' }, 20_000)
@@ -69,13 +75,7 @@ test('install unreliable: drops and reorders during a snapshot transfer', async 
 })
 
 test('crash during install: the follower restarts and still converges', async () => {
-  const c = new SimCluster({ servers: 3, seed: 84, config: snapConfig })
-  await c.start()
-  const leader = await c.waitForLeader()
-  const lagger = c.nodes.find((n) => n.id !== leader)!.id
-  c.network.isolate(c.node(lagger).address)
-  for (let i = 0; i < 80; i++) await c.apply({ op: 'put', key: `k${i % 10}`, value: String(i) })
-  await c.run(1000)
+  const { c, lagger } = await withLaggingFollower(84, 80)
   c.network.setFaults({ minDelayMs: 5, maxDelayMs: 5 })
   c.network.rejoin(c.node(lagger).address)
   // Crash it a few chunks into the transfer.
