@@ -2,13 +2,14 @@
  * An etcd cluster as the anchor of the process-level benchmarks: member i (named m<i>)
  * listens on 127.0.<block>.i (clients :2379, peers :2380), keeps its data in <root>/m<i> and
  * logs to <root>/m<i>.log. Every other setting is etcd's default (heartbeat 100 ms, election
- * timeout 1000 ms, fsync on). Clients use the v3 JSON gateway over HTTP, from Node's fetch.
+ * timeout 1000 ms, fsync on). Clients use the v3 JSON gateway over plain HTTP.
  */
 
 import { spawnSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { type KvCluster, type LeaderView, type PutOutcome, request } from './kv-cluster.js'
+import { httpRequest } from './http-client.js'
+import type { KvCluster, LeaderView, PutOutcome } from './kv-cluster.js'
 import { type Child, startProcess, stopProcess } from './processes.js'
 import { sleep } from './stats.js'
 
@@ -116,7 +117,7 @@ export class EtcdCluster implements KvCluster {
   }
 
   async put(i: number, key: string, value: string, timeoutMs: number): Promise<PutOutcome> {
-    const r = await request(
+    const r = await httpRequest(
       `${this.url(i)}/v3/kv/put`,
       {
         method: 'POST',
@@ -131,11 +132,11 @@ export class EtcdCluster implements KvCluster {
   }
 
   async ping(i: number): Promise<boolean> {
-    return (await request(`${this.url(i)}/version`, { method: 'GET' }, 1000)).status === 200
+    return (await httpRequest(`${this.url(i)}/version`, { method: 'GET' }, 1000)).status === 200
   }
 
   async status(i: number, timeoutMs = 1000): Promise<EtcdStatus | null> {
-    const r = await request(
+    const r = await httpRequest(
       `${this.url(i)}/v3/maintenance/status`,
       { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } },
       timeoutMs,
@@ -208,6 +209,20 @@ export class EtcdCluster implements KvCluster {
       if (performance.now() > deadline) throw new Error(`bench: etcd m${i} did not answer after a restart`)
       await sleep(50)
     }
+  }
+
+  describeApi(): string {
+    return 'HTTP, v3 JSON gateway, POST /v3/kv/put'
+  }
+
+  logTails(lines: number): string {
+    return Array.from({ length: this.size }, (_, k) => k + 1)
+      .map((i) => {
+        const file = join(this.options.root, `m${i}.log`)
+        const text = existsSync(file) ? readFileSync(file, 'utf8') : '(no log)'
+        return `--- ${file} (last lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`
+      })
+      .join('\n')
   }
 
   pids(): number[] {

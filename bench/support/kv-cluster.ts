@@ -46,25 +46,10 @@ export interface KvCluster {
   restart(i: number): Promise<void>
   /** The pids of the running members (for CPU accounting). */
   pids(): number[]
+  /** How clients reach the members, e.g. 'HTTPS, cluster CA and bearer token'; known after start(). */
+  describeApi(): string
+  /** The last `lines` lines of every member's log, to show why a run failed. */
+  logTails(lines: number): string
   /** Stops every member and waits for the processes to exit. */
   stop(): Promise<void>
-}
-
-/**
- * `fetch` with a timeout; the body is read to the end. Returns the status and body, or
- * status 0 and the error's code when no answer came in time.
- */
-export async function request(
-  url: string,
-  init: { method: string; body?: string; headers?: Record<string, string> },
-  timeoutMs: number,
-): Promise<{ status: number; body: string; error?: string }> {
-  try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
-    const body = await res.text()
-    return { status: res.status, body }
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string } }
-    return { status: 0, body: '', error: e.cause?.code ?? e.name }
-  }
 }

@@ -123,3 +123,28 @@ export function cpuSeconds(pid: number): number {
     return 0
   }
 }
+
+/** The whole machine's CPU time so far, in seconds summed over all cores, from /proc/stat. */
+export interface MachineCpu {
+  /** Time spent running anything (user, nice, system, irq, softirq). */
+  busy: number
+  /** Time a virtual machine's cores waited for the host (steal). */
+  steal: number
+  /** Everything, idle and iowait included. */
+  total: number
+}
+
+export function machineCpu(): MachineCpu {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map((x) => Number(x) / TICKS_PER_SECOND)
+    const busy = user! + nice! + system! + irq! + softirq!
+    return { busy, steal: steal ?? 0, total: busy + idle! + iowait! + (steal ?? 0) }
+  } catch {
+    return { busy: 0, steal: 0, total: 0 }
+  }
+}

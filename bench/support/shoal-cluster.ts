@@ -2,13 +2,17 @@
  * Real `shoal agent` processes for the benchmarks: member i listens on 127.0.<block>.i (p2p
  * on :7400, API on :6443), keeps its data in <root>/peer-i, and logs (info level, JSON) to
  * <root>/peer-i.log. All share one cluster secret. The build must be current (dist/).
+ *
+ * The API is reached as the peer's agent.json (in its data dir) says: its URL and, when it
+ * serves HTTPS, the cluster CA and bearer token files; plain HTTP until that file exists.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ClusterStatus } from '../../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../../src/p2p/secret.js'
-import { type KvCluster, type LeaderView, type PutOutcome, request } from './kv-cluster.js'
+import { type HttpAnswer, httpRequest } from './http-client.js'
+import type { KvCluster, LeaderView, PutOutcome } from './kv-cluster.js'
 import { type Child, startProcess, stopProcess } from './processes.js'
 import { sleep } from './stats.js'
 
@@ -22,12 +26,22 @@ export interface ShoalClusterOptions {
   size?: number
   /** When set, every peer runs with `node --cpu-prof` and writes its profile here on a clean exit. */
   cpuProfDir?: string | undefined
+  /** More `shoal agent` flags, e.g. `['--log-level', 'debug']`. */
+  extraArgs?: string[]
+}
+
+/** Where a peer's API answers and how to be let in. */
+interface ApiEndpoint {
+  url: string
+  ca?: string | undefined
+  token?: string | undefined
 }
 
 export class ShoalCluster implements KvCluster {
   readonly name = 'Shoal'
   readonly size: number
   private readonly children = new Map<number, Child>()
+  private readonly endpoints = new Map<number, ApiEndpoint>()
   private readonly secretFile: string
 
   constructor(private readonly options: ShoalClusterOptions) {
@@ -39,12 +53,51 @@ export class ShoalCluster implements KvCluster {
     return `127.0.${this.options.block}.${i}`
   }
 
-  api(i: number): string {
-    return `http://${this.ip(i)}:6443`
+  private dataDir(i: number): string {
+    return join(this.options.root, `peer-${i}`)
+  }
+
+  /** Member i's API, from its agent.json once written (and the same after restarts). */
+  private endpoint(i: number): ApiEndpoint {
+    const known = this.endpoints.get(i)
+    if (known) return known
+    const file = join(this.dataDir(i), 'agent.json')
+    if (!existsSync(file)) return { url: `http://${this.ip(i)}:6443` }
+    try {
+      const info = JSON.parse(readFileSync(file, 'utf8')) as { api?: string; ca?: string; token?: string }
+      if (typeof info.api !== 'string') return { url: `http://${this.ip(i)}:6443` }
+      const endpoint: ApiEndpoint = {
+        url: info.api,
+        ca: info.ca ? readFileSync(info.ca, 'utf8') : undefined,
+        token: info.token ? readFileSync(info.token, 'utf8').trim() : undefined,
+      }
+      this.endpoints.set(i, endpoint)
+      return endpoint
+    } catch {
+      // Being written: next time.
+      return { url: `http://${this.ip(i)}:6443` }
+    }
+  }
+
+  describeApi(): string {
+    const e = this.endpoint(1)
+    if (!e.url.startsWith('https:')) return 'HTTP, PUT /shoal/v1/kv/KEY'
+    return `HTTPS${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}, PUT /shoal/v1/kv/KEY`
+  }
+
+  private call(
+    i: number,
+    method: string,
+    path: string,
+    body: string | undefined,
+    timeoutMs: number,
+  ): Promise<HttpAnswer> {
+    const e = this.endpoint(i)
+    return httpRequest(`${e.url}${path}`, { method, body, ca: e.ca, token: e.token }, timeoutMs)
   }
 
   private spawn(i: number): void {
-    const dataDir = join(this.options.root, `peer-${i}`)
+    const dataDir = this.dataDir(i)
     mkdirSync(dataDir, { recursive: true })
     const node: string[] = []
     if (this.options.cpuProfDir) {
@@ -76,6 +129,7 @@ export class ShoalCluster implements KvCluster {
       'process',
     ]
     for (let j = 1; j <= this.size; j++) if (j !== i) args.push('--join', `${this.ip(j)}:7400`)
+    args.push(...(this.options.extraArgs ?? []))
     const log = join(this.options.root, `peer-${i}.log`)
     this.children.set(i, startProcess(`shoal peer-${i}`, process.execPath, args, log))
   }
@@ -93,21 +147,17 @@ export class ShoalCluster implements KvCluster {
   }
 
   async put(i: number, key: string, value: string, timeoutMs: number): Promise<PutOutcome> {
-    const r = await request(
-      `${this.api(i)}/shoal/v1/kv/${encodeURIComponent(key)}`,
-      { method: 'PUT', body: value },
-      timeoutMs,
-    )
+    const r = await this.call(i, 'PUT', `/shoal/v1/kv/${encodeURIComponent(key)}`, value, timeoutMs)
     if (r.status === 200) return { ok: true, status: 200 }
     return { ok: false, status: r.status, error: r.error ?? (r.body.slice(0, 200) || undefined) }
   }
 
   async ping(i: number): Promise<boolean> {
-    return (await request(`${this.api(i)}/healthz`, { method: 'GET' }, 1000)).status === 200
+    return (await this.call(i, 'GET', '/healthz', undefined, 1000)).status === 200
   }
 
   async status(i: number, timeoutMs = 1000): Promise<ClusterStatus | null> {
-    const r = await request(`${this.api(i)}/shoal/v1/cluster/status`, { method: 'GET' }, timeoutMs)
+    const r = await this.call(i, 'GET', '/shoal/v1/cluster/status', undefined, timeoutMs)
     if (r.status !== 200) return null
     try {
       return JSON.parse(r.body) as ClusterStatus
@@ -177,6 +227,16 @@ export class ShoalCluster implements KvCluster {
         throw new Error(`bench: Shoal peer-${i} did not answer after a restart`)
       await sleep(50)
     }
+  }
+
+  logTails(lines: number): string {
+    return Array.from({ length: this.size }, (_, k) => k + 1)
+      .map((i) => {
+        const file = join(this.options.root, `peer-${i}.log`)
+        const text = existsSync(file) ? readFileSync(file, 'utf8') : '(no log)'
+        return `--- ${file} (last lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`
+      })
+      .join('\n')
   }
 
   pids(): number[] {
