@@ -490,9 +490,25 @@ export class ClusterManager {
           }
         }
       }
-      await new Promise<void>((r) => this.clock.setTimeout(r, 100))
+      await this.leaderChangeOr(100)
     }
     throw new LeaderRequestError(`no leader answered within ${timeoutMs} ms: ${lastError.message}`)
+  }
+
+  /**
+   * Waits until Raft names a (new) leader, or `ms` passes: a write held while there is no
+   * leader goes out as soon as one is elected, not at the next poll.
+   */
+  private leaderChangeOr(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.clock.clearTimeout(timer)
+        this.raft.off('leader', done)
+        resolve()
+      }
+      const timer = this.clock.setTimeout(done, ms)
+      this.raft.on('leader', done)
+    })
   }
 
   private async onLeaderRequest(request: unknown): Promise<unknown> {

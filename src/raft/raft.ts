@@ -294,6 +294,8 @@ export class Raft extends EventEmitter {
     this.rng = options.rng ?? systemRng()
     this.log = (options.logger ?? silentLogger()).child({ component: 'raft', id: this.id })
     this.snapshotJitter = this.rng.int(Math.max(1, Math.floor(this.config.snapshotThreshold / 10)))
+    // Every request waiting for a leader listens for 'leader' for a moment: many may at once.
+    this.setMaxListeners(0)
   }
 
   // ---------------------------------------------------------------- public API
