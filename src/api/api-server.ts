@@ -610,7 +610,7 @@ export class ApiServer {
     const inNamespace = (obj: KubeObject) => namespace === undefined || obj.metadata.namespace === namespace
     const matches = (obj: KubeObject) => inNamespace(obj) && filter(obj)
     if (q.get('sendInitialEvents') === 'true') {
-      // Not implemented: clients fall back to LIST then WATCH on 422 (kubectl-compat.md §4.2).
+      // WatchList streaming is refused on purpose: clients fall back to LIST then WATCH on 422 (kubectl-compat.md §4.2).
       throw new InvalidError('ListOptions', '', [
         {
           reason: 'FieldValueForbidden',
