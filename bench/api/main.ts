@@ -1,0 +1,376 @@
+/**
+ * The API benchmark: durable writes through the Kubernetes API of three `shoal agent`
+ * processes on loopback, side by side with its anchor, etcd 3.4 puts on three members, in the
+ * same run (Shoal first, then etcd; never both running at once).
+ *
+ * Shoal: `POST /api/v1/namespaces/default/configmaps` of a ConfigMap with one 100-byte value
+ * (answered 201 once committed), over HTTPS with the cluster CA and bearer token of each
+ * peer's agent.json. etcd: `POST /v3/kv/put` of a 100-byte value through its v3 JSON gateway.
+ *
+ * Measures, for each system: 64 closed-loop clients (client k writes through member
+ * (k mod 3) + 1) for 5 s after 0.5 s of warm-up: writes/s, p50, p99; and one client writing
+ * through the leader for 5 s after 0.5 s of warm-up: p50, p99. Prints a side-by-side table
+ * and writes the figures to bench/out/api.json.
+ *
+ *   make bench B=api
+ */
+
+import '../../src/util/polyfill.js'
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
+import { closeHttpAgents, httpRequest } from '../support/http-client.js'
+import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
+import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
+import { ShoalCluster } from '../support/shoal-cluster.js'
+import { machineInfo, percentile, projectRoot, round, table, writeFigures } from '../support/stats.js'
+
+const COMMAND = 'make bench B=api'
+const SHOAL_BLOCK = 42
+const ETCD_BLOCK = 43
+const MANY_CLIENTS = 64
+const WARMUP_MS = 500
+const MEASURE_MS = 5000
+const REQUEST_TIMEOUT_MS = 5000
+const VALUE_BYTES = 100
+const CONFIGMAPS_PATH = '/api/v1/namespaces/default/configmaps'
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`)
+}
+
+const value = (seq: number): string => `${seq}:`.padEnd(VALUE_BYTES, 'v')
+
+/** One durable write by client `client` (its `seq`-th) through member `member`; never throws. */
+type Write = (member: number, client: string, seq: number) => Promise<PutOutcome>
+
+// ---------------------------------------------------------------- Shoal's Kubernetes API
+
+interface ApiEndpoint {
+  url: string
+  ca?: string | undefined
+  token?: string | undefined
+}
+
+/** Member i's API as its agent.json says (URL, and for HTTPS the cluster CA and the token). */
+function shoalEndpoint(dataDir: string): ApiEndpoint {
+  const info = JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')) as {
+    api?: string
+    ca?: string
+    token?: string
+  }
+  if (typeof info.api !== 'string') throw new Error(`bench/api: no API URL in ${dataDir}/agent.json`)
+  return {
+    url: info.api,
+    ca: info.ca ? readFileSync(info.ca, 'utf8') : undefined,
+    token: info.token ? readFileSync(info.token, 'utf8').trim() : undefined,
+  }
+}
+
+function configMapWrite(endpoints: Map<number, ApiEndpoint>): Write {
+  return async (member, client, seq) => {
+    const e = endpoints.get(member)
+    if (!e) throw new Error(`bench/api: no endpoint for Shoal peer ${member}`)
+    const body = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: `bench-${client}-${seq}` },
+      data: { v: value(seq) },
+    })
+    const r = await httpRequest(
+      `${e.url}${CONFIGMAPS_PATH}`,
+      {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+        ca: e.ca,
+        token: e.token,
+      },
+      REQUEST_TIMEOUT_MS,
+    )
+    if (r.status === 201) return { ok: true, status: 201 }
+    return { ok: false, status: r.status, error: r.error ?? (r.body.slice(0, 200) || undefined) }
+  }
+}
+
+// ---------------------------------------------------------------- closed-loop load
+
+interface LoadFigures {
+  clients: number
+  /** 'spread' (client k → member (k mod 3) + 1) or 'leader'. */
+  through: 'spread' | 'leader'
+  seconds: number
+  writes: number
+  opsPerSec: number
+  p50Ms: number
+  p90Ms: number
+  p99Ms: number
+  maxMs: number
+  errors: number
+  errorKinds: Record<string, number>
+  /** CPU of the members and of the benchmark process in the measured window (cores). */
+  membersCores: number
+  clientCores: number
+}
+
+/**
+ * `clients` closed-loop writers; writes that start after the warm-up and complete within the
+ * measured window count. `target(k)` is the member client k writes through.
+ */
+async function measureLoad(
+  cluster: KvCluster,
+  write: Write,
+  clients: number,
+  through: 'spread' | 'leader',
+  prefix: string,
+): Promise<LoadFigures> {
+  const leader = await cluster.waitStable(30_000)
+  const target = (k: number): number => (through === 'leader' ? leader : (k % cluster.size) + 1)
+  const from = performance.now() + WARMUP_MS
+  const end = from + MEASURE_MS
+  const times: number[] = []
+  let errors = 0
+  const errorKinds: Record<string, number> = {}
+  const pids = cluster.pids()
+  const membersCpu = (): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+  let cpuAtStart: { members: number; client: NodeJS.CpuUsage } | null = null
+
+  const worker = async (k: number): Promise<void> => {
+    let seq = 0
+    while (performance.now() < end) {
+      const t0 = performance.now()
+      if (t0 >= from && cpuAtStart === null)
+        cpuAtStart = { members: membersCpu(), client: process.cpuUsage() }
+      const r = await write(target(k), `${prefix}${k}`, seq++)
+      const t1 = performance.now()
+      if (t0 < from || t1 > end) continue
+      if (!r.ok) {
+        errors++
+        const kind =
+          r.status === 0 ? (r.error ?? 'no answer') : `HTTP ${r.status}: ${(r.error ?? '').slice(0, 120)}`
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
+        continue
+      }
+      times.push(t1 - t0)
+    }
+  }
+  await Promise.all(Array.from({ length: clients }, (_, k) => worker(k)))
+  const atStart = cpuAtStart as { members: number; client: NodeJS.CpuUsage } | null
+  const seconds = MEASURE_MS / 1000
+  const membersCpuSeconds = atStart ? membersCpu() - atStart.members : 0
+  const client = atStart ? process.cpuUsage(atStart.client) : { user: 0, system: 0 }
+  return {
+    clients,
+    through,
+    seconds,
+    writes: times.length,
+    opsPerSec: Math.round(times.length / seconds),
+    p50Ms: round(percentile(times, 50), 3),
+    p90Ms: round(percentile(times, 90), 3),
+    p99Ms: round(percentile(times, 99), 3),
+    maxMs: round(times.length > 0 ? Math.max(...times) : Number.NaN, 3),
+    errors,
+    errorKinds,
+    membersCores: round(membersCpuSeconds / seconds, 2),
+    clientCores: round((client.user + client.system) / 1e6 / seconds, 2),
+  }
+}
+
+// ---------------------------------------------------------------- one system, then the other
+
+interface SystemFigures {
+  name: string
+  api: string
+  startSeconds: number
+  many: LoadFigures
+  one: LoadFigures
+}
+
+async function measureSystem(
+  cluster: KvCluster,
+  /** Called once the cluster is up: how to write, and how the API is reached. */
+  prepare: () => { write: Write; api: string },
+  prefix: string,
+): Promise<SystemFigures> {
+  const t0 = performance.now()
+  try {
+    await cluster.start()
+    const startSeconds = round((performance.now() - t0) / 1000, 1)
+    log(`${cluster.name}: cluster formed in ${startSeconds} s`)
+    const { write, api } = prepare()
+    // One write first, so that a wrong status fails the run instead of filling it with errors.
+    const check = await write(await cluster.waitStable(30_000), `${prefix}check`, 0)
+    if (!check.ok) {
+      throw new Error(
+        `bench/api: ${cluster.name}: a first write failed: ${check.status} ${check.error ?? ''}`,
+      )
+    }
+    const many = await measureLoad(cluster, write, MANY_CLIENTS, 'spread', prefix)
+    log(
+      `${cluster.name}: ${MANY_CLIENTS} clients: ${many.opsPerSec} writes/s, p50 ${many.p50Ms} ms, p99 ${many.p99Ms} ms`,
+    )
+    const one = await measureLoad(cluster, write, 1, 'leader', `${prefix}one`)
+    log(
+      `${cluster.name}: 1 client (leader): ${one.opsPerSec} writes/s, p50 ${one.p50Ms} ms, p99 ${one.p99Ms} ms`,
+    )
+    return { name: cluster.name, api, startSeconds, many, one }
+  } catch (err) {
+    log(cluster.logTails(15))
+    throw err
+  } finally {
+    await cluster.stop()
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+const ms = (x: number): string => (Number.isNaN(x) ? '-' : `${x.toFixed(2)} ms`)
+
+function report(shoal: SystemFigures, etcd: SystemFigures, etcdLabel: string): string {
+  const [s, e] = [shoal, etcd]
+  const ratio = e.many.opsPerSec > 0 ? `${Math.round((100 * s.many.opsPerSec) / e.many.opsPerSec)}%` : '-'
+  const rows: string[][] = [
+    ['', 'Shoal (ConfigMap create)', `${etcdLabel} (put)`, 'target (PRODUCT.md §5)'],
+    [
+      `${MANY_CLIENTS} clients over 3 members: writes/s`,
+      String(s.many.opsPerSec),
+      String(e.many.opsPerSec),
+      `>= etcd (Shoal: ${ratio})`,
+    ],
+    [`${MANY_CLIENTS} clients: p50`, ms(s.many.p50Ms), ms(e.many.p50Ms), ''],
+    [`${MANY_CLIENTS} clients: p99`, ms(s.many.p99Ms), ms(e.many.p99Ms), ''],
+    [`${MANY_CLIENTS} clients: errors`, String(s.many.errors), String(e.many.errors), ''],
+    [
+      `${MANY_CLIENTS} clients: members CPU (cores)`,
+      s.many.membersCores.toFixed(2),
+      e.many.membersCores.toFixed(2),
+      '',
+    ],
+    [
+      `${MANY_CLIENTS} clients: client CPU (cores)`,
+      s.many.clientCores.toFixed(2),
+      e.many.clientCores.toFixed(2),
+      '',
+    ],
+    ['1 client via the leader: p50', ms(s.one.p50Ms), ms(e.one.p50Ms), '<= 1.50 ms'],
+    ['1 client via the leader: p99', ms(s.one.p99Ms), ms(e.one.p99Ms), ''],
+    ['1 client via the leader: writes/s', String(s.one.opsPerSec), String(e.one.opsPerSec), ''],
+    ['1 client: errors', String(s.one.errors), String(e.one.errors), ''],
+  ]
+  const lines = [table(rows), '']
+  for (const sys of [s, e]) {
+    for (const l of [sys.many, sys.one]) {
+      const kinds = Object.entries(l.errorKinds)
+      if (kinds.length > 0) {
+        lines.push(
+          `${sys.name}, ${l.clients} client(s), failed: ${kinds.map(([k, n]) => `${n} x ${k}`).join('; ')}`,
+        )
+      }
+    }
+  }
+  lines.push(`Shoal API: ${s.api}`)
+  lines.push(`etcd API:  ${e.api}`)
+  return lines.join('\n')
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date()
+  const t0 = performance.now()
+  const loadAtStart = loadavg().map((x) => round(x, 2))
+  if (loadAtStart[0]! > 0.5) {
+    log(`bench/api: load average ${loadAtStart.join(' ')}: other work is running, figures will be noisy`)
+  }
+  const root = projectRoot(import.meta.url)
+  const etcd = etcdVersion()
+  if (!etcd) throw new Error('bench/api: etcd is not installed (Debian: apt-get install -y etcd-server)')
+  const dir = tempDir('shoal-bench-api-')
+  try {
+    const shoalRoot = join(dir, 'shoal')
+    const shoalCluster = new ShoalCluster({ projectRoot: root, root: shoalRoot, block: SHOAL_BLOCK })
+    const shoalEndpoints = new Map<number, ApiEndpoint>()
+    const shoal = await measureSystem(
+      shoalCluster,
+      () => {
+        for (let i = 1; i <= shoalCluster.size; i++) {
+          shoalEndpoints.set(i, shoalEndpoint(join(shoalRoot, `peer-${i}`)))
+        }
+        const e = shoalEndpoints.get(1)!
+        const api =
+          `${e.url.startsWith('https:') ? 'HTTPS' : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
+          `${e.token ? ' with a bearer token' : ''}, POST ${CONFIGMAPS_PATH} (201)`
+        return { write: configMapWrite(shoalEndpoints), api }
+      },
+      '',
+    )
+    const etcdCluster = new EtcdCluster({ root: join(dir, 'etcd'), block: ETCD_BLOCK })
+    const anchor = await measureSystem(
+      etcdCluster,
+      () => ({
+        write: (member, client, seq) =>
+          etcdCluster.put(member, `bench/api/${client}/${seq}`, value(seq), REQUEST_TIMEOUT_MS),
+        api: etcdCluster.describeApi(),
+      }),
+      'c',
+    )
+    const machine = machineInfo()
+    const figures = {
+      benchmark: 'api',
+      command: COMMAND,
+      date: startedAt.toISOString(),
+      node: machine.node,
+      etcd,
+      cpu: machine.cpu,
+      cores: machine.cores,
+      loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((x) => round(x, 2)) },
+      runSeconds: round((performance.now() - t0) / 1000, 1),
+      setup: {
+        members: 3,
+        shoal: `shoal agent --runtime process, 127.0.${SHOAL_BLOCK}.1-3, default Raft config, log level info`,
+        etcd: `etcd ${etcd}, default settings, 127.0.${ETCD_BLOCK}.1-3, v3 JSON gateway`,
+        client: 'node:http / node:https, keep-alive agents, in the benchmark process',
+        manyClients: MANY_CLIENTS,
+        warmupMs: WARMUP_MS,
+        measureMs: MEASURE_MS,
+        valueBytes: VALUE_BYTES,
+      },
+      shoal,
+      anchor,
+    }
+    const path = await writeFigures(root, 'api', figures)
+    console.log(
+      'api: durable writes, 3 shoal agents (Kubernetes API) vs 3 etcd members (put), one system at a time',
+    )
+    console.log(`command: ${COMMAND}`)
+    console.log(
+      `node ${machine.node}, etcd ${etcd}, ${machine.cpu} (${machine.cores} cores), ${figures.date}`,
+    )
+    console.log(
+      `${VALUE_BYTES}-byte values, closed loop, ${MEASURE_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
+    )
+    console.log('')
+    console.log(report(shoal, anchor, `etcd ${etcd}`))
+    console.log('')
+    console.log(`figures written to ${path}`)
+  } finally {
+    closeHttpAgents()
+    await cleanup()
+  }
+}
+
+let finished = false
+// Should the event loop ever empty before the end, Node would exit with 0 and no figures: make
+// that a failure that `make bench` reports. An exit with a code of its own (130 after Ctrl-C) is not.
+process.on('exit', (code) => {
+  if (finished || code !== 0) return
+  console.error('bench/api: the process ran out of work before the benchmark finished')
+  process.exitCode = 1
+})
+main()
+  .catch((err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+  .finally(() => {
+    finished = true
+  })
