@@ -98,7 +98,7 @@ function status(code: number, reason: string, message: string, details: Status['
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, details }
 }
 
-function sendJson(
+export function sendJson(
   res: ServerResponse,
   code: number,
   body: unknown,
@@ -861,8 +861,7 @@ export class ApiServer {
     }
     if (subresource === 'scale') {
       // A patch of the Scale view: only spec.replicas can change.
-      const current = this.options.store.get(type.resource, namespace, name)
-      if (!current) throw new NotFoundError(type.resource, name)
+      const current = this.current(type, namespace, name)
       const scale = applyMergePatch(toScale(current), patch) as { spec?: { replicas?: unknown } }
       const replicas = scale.spec?.replicas
       if (typeof replicas !== 'number') {
@@ -886,8 +885,7 @@ export class ApiServer {
       return this.answer(res, result)
     }
     if (this.isDryRun(q)) {
-      const current = this.options.store.get(type.resource, namespace, name)
-      if (!current) throw new NotFoundError(type.resource, name)
+      const current = this.current(type, namespace, name)
       return sendJson(res, 200, current)
     }
     const result = await this.propose({
@@ -925,8 +923,7 @@ export class ApiServer {
     }
     const pre = (opts.preconditions ?? {}) as { uid?: string; resourceVersion?: string }
     if (this.isDryRun(q)) {
-      const current = this.options.store.get(type.resource, namespace, name)
-      if (!current) throw new NotFoundError(type.resource, name)
+      const current = this.current(type, namespace, name)
       return sendJson(res, 200, current)
     }
     const result = await this.propose({
@@ -970,6 +967,13 @@ export class ApiServer {
       )
     }
     return removePaths(obj, unknown)
+  }
+
+  /** The object as this peer holds it, or 404. */
+  private current(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
+    const obj = this.options.store.get(type.resource, namespace, name)
+    if (!obj) throw new NotFoundError(type.resource, name)
+    return obj
   }
 
   /** A body naming another kind or apiVersion is refused (400), as Kubernetes does. */

@@ -16,15 +16,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ClusterManager } from '../p2p/cluster-manager.js'
 import { BadRequestError, NotFoundError, StoreError } from '../store/errors.js'
 import { encodeStoreCommand, type ObjectStore } from '../store/object-store.js'
+import { sendJson } from './api-server.js'
 
 /** Keys the debug interface may not touch: the daemon's own records. */
 const RESERVED_PREFIXES = ['members/', 'cluster/']
-
-function sendJson(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
-}
 
 function jsonObject(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {}

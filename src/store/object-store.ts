@@ -222,7 +222,7 @@ export class ObjectStore implements FSM {
         case 'create':
           return this.create(cmd, index)
         case 'update':
-          return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index, false)
+          return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index)
         case 'patch':
           return this.patch(cmd, index)
         case 'scale':
@@ -370,7 +370,6 @@ export class ObjectStore implements FSM {
     body: KubeObject,
     subresource: 'status' | undefined,
     index: number,
-    fromPatch: boolean,
   ): StoreResult {
     const rt = this.typeOf(resource)
     if (!body || typeof body !== 'object' || typeof body.metadata !== 'object' || body.metadata === null) {
@@ -442,7 +441,6 @@ export class ObjectStore implements FSM {
     if (defaulted.metadata.deletionTimestamp && (defaulted.metadata.finalizers ?? []).length === 0) {
       return { ok: true, object: this.drop(rt.resource, table, key, defaulted, index) }
     }
-    void fromPatch
     const stored = this.put(rt.resource, table, key, defaulted, 'MODIFIED', index, old)
     return { ok: true, object: stored }
   }
@@ -474,15 +472,7 @@ export class ObjectStore implements FSM {
           index,
         )
       }
-      return this.update(
-        cmd.resource,
-        cmd.namespace,
-        cmd.name,
-        stripRv(merged, old),
-        cmd.subresource,
-        index,
-        true,
-      )
+      return this.update(cmd.resource, cmd.namespace, cmd.name, stripRv(merged, old), cmd.subresource, index)
     }
     if (!old) throw new NotFoundError(rt.resource, cmd.name)
     const base = clone(old) as unknown
@@ -510,7 +500,7 @@ export class ObjectStore implements FSM {
     const patchRv = ((cmd.patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
       ?.resourceVersion ?? undefined) as string | undefined
     if (patchRv === undefined) obj.metadata.resourceVersion = old.metadata.resourceVersion
-    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index, true)
+    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index)
   }
 
   private scale(cmd: Extract<StoreCommand, { op: 'scale' }>, index: number): StoreResult {
@@ -531,7 +521,7 @@ export class ObjectStore implements FSM {
       throw new ConflictError(rt.resource, cmd.name)
     const next = clone(old)
     next.spec = { ...(next.spec ?? {}), replicas: cmd.replicas }
-    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index, true)
+    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index)
   }
 
   private remove(cmd: Extract<StoreCommand, { op: 'remove' }>, index: number): StoreResult {
