@@ -34,7 +34,10 @@ export class AgentCommand extends ShoalCommand {
     description: 'wait for this many peers, then form the cluster (1: a single-machine cluster)',
     validator: t.isNumber(),
   })
-  runtime = Option.String('--runtime', 'auto', { description: 'auto, docker or process' })
+  runtime = Option.String('--runtime', 'auto', {
+    description:
+      'auto (Docker when an engine answers, else process), docker, process, or fake (runs nothing: simulations)',
+  })
   secretFile = Option.String('--secret-file', {
     description: 'the cluster secret (created by the first peer when absent)',
   })
@@ -45,8 +48,8 @@ export class AgentCommand extends ShoalCommand {
   })
 
   async run(): Promise<number> {
-    if (!['auto', 'docker', 'process'].includes(this.runtime)) {
-      throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker or process`)
+    if (!['auto', 'docker', 'process', 'fake'].includes(this.runtime)) {
+      throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
     }
     if (!(this.removeDeadAfter > 0)) throw new CommandUsageError('--remove-dead-after must be positive')
     const log = this.logger()
@@ -59,7 +62,7 @@ export class AgentCommand extends ShoalCommand {
       api: this.api,
       join: this.join,
       bootstrapExpect: this.bootstrapExpect,
-      runtime: this.runtime as 'auto' | 'docker' | 'process',
+      runtime: this.runtime as 'auto' | 'docker' | 'process' | 'fake',
       secretFile: this.secretFile,
       mdns: this.mdns,
       removeDeadAfterMs: this.removeDeadAfter * 1000,

@@ -18,6 +18,7 @@ import { GetCommand } from './get.js'
 import { InfoCommand } from './info.js'
 import { KubeconfigCommand } from './kubeconfig.js'
 import { LabelCommand } from './label.js'
+import { LogsCommand } from './logs.js'
 import { ScaleCommand } from './scale.js'
 import { SnapshotRestoreCommand } from './snapshot/restore.js'
 import { SnapshotSaveCommand } from './snapshot/save.js'
@@ -33,6 +34,7 @@ export const COMMANDS: CommandClass[] = [
   ApplyCommand,
   CreateCommand,
   DeleteCommand,
+  LogsCommand,
   ScaleCommand,
   LabelCommand,
   AnnotateCommand,

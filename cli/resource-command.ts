@@ -240,6 +240,32 @@ export abstract class ResourceCommand extends ClientCommand {
     onEvent: (event: WatchEvent) => void,
     signal: AbortSignal,
   ): Promise<'closed' | 'aborted'> {
+    let pending = ''
+    return this.streamGet(path, accept, signal, (chunk) => {
+      pending += chunk
+      let nl = pending.indexOf('\n')
+      while (nl >= 0) {
+        const line = pending.slice(0, nl).trim()
+        pending = pending.slice(nl + 1)
+        if (line !== '') onEvent(JSON.parse(line) as WatchEvent)
+        nl = pending.indexOf('\n')
+      }
+      if (pending.length > MAX_WATCH_LINE_BYTES)
+        throw new Error(`a watch event is larger than ${MAX_WATCH_LINE_BYTES} bytes`)
+    })
+  }
+
+  /**
+   * GETs `path` and hands each chunk of the answer's text to `onChunk` as it arrives (a watch,
+   * a followed log), until the server ends it ('closed') or `signal` aborts ('aborted'). A
+   * non-200 answer throws ServerError; so does anything `onChunk` throws.
+   */
+  protected streamGet(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+    onChunk: (chunk: string) => void,
+  ): Promise<'closed' | 'aborted'> {
     const c = this.connection()
     const url = new URL(`${c.server}${path}`)
     const headers: Record<string, string> = { accept }
@@ -260,7 +286,6 @@ export abstract class ResourceCommand extends ClientCommand {
       const onAbort = (): void => settle(undefined, 'aborted')
       const req = transport.request(url, options, (res) => {
         const chunks: Buffer[] = []
-        let pending = ''
         res.setEncoding('utf8')
         if (res.statusCode !== 200) {
           res.on('data', (chunk: string) => chunks.push(Buffer.from(chunk)))
@@ -277,23 +302,11 @@ export abstract class ResourceCommand extends ClientCommand {
           return
         }
         res.on('data', (chunk: string) => {
-          pending += chunk
-          let nl = pending.indexOf('\n')
-          while (nl >= 0) {
-            const line = pending.slice(0, nl).trim()
-            pending = pending.slice(nl + 1)
-            if (line !== '') {
-              try {
-                onEvent(JSON.parse(line) as WatchEvent)
-              } catch (err) {
-                settle(err)
-                return
-              }
-            }
-            nl = pending.indexOf('\n')
+          try {
+            onChunk(chunk)
+          } catch (err) {
+            settle(err)
           }
-          if (pending.length > MAX_WATCH_LINE_BYTES)
-            settle(new Error(`a watch event is larger than ${MAX_WATCH_LINE_BYTES} bytes`))
         })
         res.on('end', () => settle(undefined, 'closed'))
         res.on('error', (err) => settle(err))

@@ -51,7 +51,10 @@ export class UpCommand extends ShoalCommand {
 
   peers = Option.String('--peers', '3', { description: 'how many peers', validator: t.isNumber() })
   dir = Option.String('--dir', './.shoal', { description: 'where the peers keep their data' })
-  runtime = Option.String('--runtime', 'auto', { description: 'auto, docker or process' })
+  runtime = Option.String('--runtime', 'auto', {
+    description:
+      'auto (Docker when an engine answers, else process), docker, process, or fake (runs nothing: simulations)',
+  })
 
   private children: { name: string; child: ChildProcess }[] = []
 
@@ -59,8 +62,8 @@ export class UpCommand extends ShoalCommand {
     if (!Number.isInteger(this.peers) || this.peers < 1 || this.peers > 250) {
       throw new CommandUsageError(`--peers ${this.peers}: expected 1 to 250`)
     }
-    if (!['auto', 'docker', 'process'].includes(this.runtime)) {
-      throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker or process`)
+    if (!['auto', 'docker', 'process', 'fake'].includes(this.runtime)) {
+      throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
     }
     const dir = resolve(this.dir)
     mkdirSync(dir, { recursive: true, mode: 0o700 })

@@ -55,6 +55,7 @@ import {
   versionDocument,
 } from './discovery.js'
 import type { ApiMetrics } from './metrics.js'
+import { type LocalPodLogs, servePodLogs } from './pod-logs.js'
 import {
   decodeKubernetesProtobuf,
   isKubernetesProtobufContentType,
@@ -82,6 +83,8 @@ export interface ApiServerOptions {
   metrics?: ApiMetrics
   /** Requests per second per client address, with a burst of twice that. */
   rateLimitPerSecond?: number
+  /** Pod logs: this peer's agent (null when it runs none) and how to reach the other peers' APIs. */
+  podLogs?: { local: LocalPodLogs | null; caPem: string }
   /** Extra routes (the daemon's /shoal/v1 endpoints); return true when handled. */
   extraRoutes?: (
     req: IncomingMessage,
@@ -488,11 +491,17 @@ export class ApiServer {
     if (subresource === 'status' && !type.hasStatus)
       throw new HttpStatusError(404, 'NotFound', `${type.resource} have no status subresource`)
     if (subresource === 'log') {
-      throw new HttpStatusError(
-        404,
-        'NotFound',
-        `pods "${name}": logs are not available yet (they come with the node agent)`,
-      )
+      if (type.resource !== 'pods' || !name || method !== 'GET')
+        throw new HttpStatusError(405, 'MethodNotAllowed', 'only GET of a pod has a log')
+      if (!this.options.podLogs) throw new HttpStatusError(404, 'NotFound', 'this peer serves no pod logs')
+      const pod = this.current(type, namespace, name)
+      return servePodLogs(req, res, url, pod, {
+        store: this.options.store,
+        local: this.options.podLogs.local,
+        token: this.options.token ?? '',
+        caPem: this.options.podLogs.caPem,
+        now: () => this.options.clock.now(),
+      })
     }
 
     if (method === 'GET' && !name) {

@@ -13,9 +13,15 @@
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { hostname } from 'node:os'
+import { hostname, networkInterfaces } from 'node:os'
 import { join, resolve } from 'node:path'
-import { probeDockerEngine } from '../agent/docker-engine.js'
+import {
+  createRuntime,
+  RuntimeChoiceError,
+  type RuntimeKind,
+  resolveRuntimeKind,
+} from '../agent/create-runtime.js'
+import { NodeAgent } from '../agent/node-agent.js'
 import { ApiServer } from '../api/api-server.js'
 import { ApiMetrics } from '../api/metrics.js'
 import { shoalRoutes } from '../api/shoal-routes.js'
@@ -35,6 +41,7 @@ import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
 import { SHOAL_VERSION } from '../util/version.js'
+import { RaftStoreClient } from './raft-store-client.js'
 
 /** The flags of `shoal agent` (PRODUCT.md §2). */
 export interface PeerDaemonOptions {
@@ -46,7 +53,11 @@ export interface PeerDaemonOptions {
   api: string
   join: string[]
   bootstrapExpect: number
-  runtime: 'auto' | 'docker' | 'process'
+  runtime: RuntimeKind
+  /** Run no node agent (a peer that only holds state and serves the API). */
+  noAgent?: boolean
+  /** The node heartbeat period (default 2 s). */
+  nodeStatusIntervalMs?: number
   secretFile?: string
   mdns: boolean
   raft?: Partial<RaftConfig>
@@ -77,6 +88,20 @@ export function parseApiAddress(value: string): { host: string; port: number } {
 
 const MEMBER_PREFIX = 'members/'
 
+/**
+ * The address this node is reached at (its Node's InternalIP): the API's host when it is an
+ * address, else the address peers dial, else the first external IPv4 of the host.
+ */
+function nodeAddress(apiHost: string, advertised: string): string {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(apiHost) && apiHost !== '0.0.0.0') return apiHost
+  const m = /\/ip4\/([\d.]+)\//.exec(advertised)
+  if (m && m[1] !== '0.0.0.0') return m[1]!
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return '127.0.0.1'
+}
+
 export class PeerDaemon {
   private host: ShoalHost | null = null
   private transport: Libp2pRaftTransport | null = null
@@ -85,6 +110,7 @@ export class PeerDaemon {
   private cluster: ClusterManager | null = null
   private http: ApiServer | null = null
   private eventsTimer: TimerHandle | null = null
+  private agent: NodeAgent | null = null
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly log: Logger
@@ -129,8 +155,14 @@ export class PeerDaemon {
     this.peerId = identity.peerId
     this.name = o.name ?? hostname()
 
-    const runtime = await this.chooseRuntime()
-    this.log.info({ runtime }, `container runtime: ${runtime}`)
+    let runtimeKind: 'docker' | 'process' | 'fake'
+    try {
+      runtimeKind = await resolveRuntimeKind(o.runtime)
+    } catch (err) {
+      if (err instanceof RuntimeChoiceError) throw new DaemonConfigError(err.message)
+      throw err
+    }
+    this.log.info({ runtime: runtimeKind }, `container runtime: ${runtimeKind}`)
 
     this.host = await createHost({ privateKey: identity.privateKey, listen, secret, mdns: o.mdns })
     const advertised = this.advertisedAddress()
@@ -212,6 +244,12 @@ export class PeerDaemon {
       metrics: new ApiMetrics(),
       rateLimitPerSecond: o.rateLimitPerSecond,
       extraRoutes: shoalRoutes(this.cluster, this.store),
+      podLogs: {
+        local: o.noAgent
+          ? null
+          : { nodeName: this.name, podLogs: (pod, opts) => this.agent!.podLogs(pod, opts) },
+        caPem: ca.certPem,
+      },
     })
     await this.http.start()
     const apiPort = this.http.port()
@@ -233,6 +271,27 @@ export class PeerDaemon {
       ),
     )
     this.scheduleEventExpiry()
+    if (!o.noAgent) {
+      const runtime = await createRuntime(runtimeKind, {
+        nodeName: this.name,
+        dataDir,
+        logger: this.log,
+        clock: this.clock,
+      })
+      this.agent = new NodeAgent({
+        nodeName: this.name,
+        client: new RaftStoreClient(this.store, this.raft, this.cluster),
+        runtime,
+        clock: this.clock,
+        logger: this.log,
+        podsDir: join(dataDir, 'pods'),
+        hostIP: nodeAddress(api.host, advertised),
+        apiPort,
+        peerId: this.peerId,
+        ...(o.nodeStatusIntervalMs ? { nodeStatusIntervalMs: o.nodeStatusIntervalMs } : {}),
+      })
+      await this.agent.start()
+    }
     this.log.info(
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
@@ -266,17 +325,6 @@ export class PeerDaemon {
     return own.includes('/p2p/') ? own : `${own}/p2p/${this.peerId}`
   }
 
-  private async chooseRuntime(): Promise<'docker' | 'process'> {
-    if (this.options.runtime === 'process') return 'process'
-    const probe = await probeDockerEngine()
-    if (this.options.runtime === 'docker') {
-      if (!probe.available)
-        throw new DaemonConfigError(`--runtime docker: no Docker engine answers (${probe.reason})`)
-      return 'docker'
-    }
-    return probe.available ? 'docker' : 'process'
-  }
-
   private memberRecord(id: string): PeerInfo | undefined {
     const raw = this.store.kvGet(`${MEMBER_PREFIX}${id}`)
     if (!raw) return undefined
@@ -303,6 +351,8 @@ export class PeerDaemon {
       this.log.info({ left }, left ? 'left the cluster' : 'could not leave the cluster cleanly')
     }
     this.clock.clearTimeout(this.eventsTimer)
+    await this.agent?.stop()
+    this.agent = null
     await this.http?.stop()
     await this.cluster?.stop()
     await this.raft?.shutdown()
