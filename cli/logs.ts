@@ -59,12 +59,16 @@ export class LogsCommand extends ResourceCommand {
     const controller = new AbortController()
     const stop = (): void => controller.abort()
     process.once('SIGINT', stop)
+    // The reader went away (`| head`): stop quietly, as kubectl does.
+    const out = this.context.stdout as NodeJS.WritableStream & { on?: NodeJS.WritableStream['on'] }
+    out.on?.('error', stop)
     try {
       await this.streamGet(path, 'text/plain', controller.signal, (chunk) => {
-        this.context.stdout.write(chunk)
+        if (!controller.signal.aborted) this.context.stdout.write(chunk)
       })
     } finally {
       process.removeListener('SIGINT', stop)
+      out.removeListener?.('error', stop)
     }
     return 0
   }

@@ -7,7 +7,8 @@
 import { join } from 'node:path'
 import type { Clock } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
-import { probeDockerEngine } from './docker-engine.js'
+import { dockerClient, probeDockerEngine } from './docker-engine.js'
+import { DockerRuntime } from './docker-runtime.js'
 import { FakeRuntime, FakeRuntimeHost } from './fake-runtime.js'
 import type { Runtime } from './runtime.js'
 
@@ -23,7 +24,8 @@ export async function resolveRuntimeKind(kind: RuntimeKind): Promise<'docker' | 
   if (kind === 'process' || kind === 'fake') return kind
   const probe = await probeDockerEngine()
   if (kind === 'docker') {
-    if (!probe.available) throw new RuntimeChoiceError(`--runtime docker: no Docker engine answers (${probe.reason})`)
+    if (!probe.available)
+      throw new RuntimeChoiceError(`--runtime docker: no Docker engine answers (${probe.reason})`)
     return 'docker'
   }
   return probe.available ? 'docker' : 'process'
@@ -36,11 +38,22 @@ export interface RuntimeContext {
   clock: Clock
 }
 
-export async function createRuntime(kind: 'docker' | 'process' | 'fake', ctx: RuntimeContext): Promise<Runtime> {
+export async function createRuntime(
+  kind: 'docker' | 'process' | 'fake',
+  ctx: RuntimeContext,
+): Promise<Runtime> {
   switch (kind) {
     case 'fake':
       return new FakeRuntime(new FakeRuntimeHost(ctx.clock), ctx.nodeName)
+    case 'docker':
+      return new DockerRuntime({
+        docker: dockerClient(),
+        nodeName: ctx.nodeName,
+        podsDir: join(ctx.dataDir, 'pods'),
+        logger: ctx.logger,
+        clock: ctx.clock,
+      })
     default:
-      throw new RuntimeChoiceError(`the ${kind} runtime is not available in this build (${join(ctx.dataDir)})`)
+      throw new RuntimeChoiceError(`the ${kind} runtime is not available in this build`)
   }
 }

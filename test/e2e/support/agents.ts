@@ -39,6 +39,8 @@ export class AgentCluster {
   constructor(
     readonly block: number,
     readonly size: number,
+    /** The agents' --runtime: process (the default here: no engine needed) or docker. */
+    readonly runtime: 'process' | 'docker' | 'fake' = 'process',
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `shoal-e2e-${block}-`))
     this.secretFile = join(this.dir, 'cluster-secret')
@@ -77,7 +79,7 @@ export class AgentCluster {
       '--bootstrap-expect',
       String(options.bootstrapExpect ?? Math.min(this.size, 3)),
       '--runtime',
-      'process',
+      this.runtime,
       '--log-level',
       'debug',
     ]
@@ -223,6 +225,31 @@ export class AgentCluster {
     )
   }
 
+  /** Stops and removes every sandbox and container of peer `i`'s node (its agent is down). */
+  async removeRuntimeObjects(i: number): Promise<void> {
+    if (this.runtime === 'fake') return
+    const { createRuntime } = await import('../../../src/agent/create-runtime.js')
+    const { silentLogger } = await import('../../../src/util/logger.js')
+    const { SystemClock } = await import('../../../src/util/clock.js')
+    const s = this.spec(i)
+    const rt = await createRuntime(this.runtime, {
+      nodeName: s.name,
+      dataDir: s.dataDir,
+      logger: silentLogger(),
+      clock: new SystemClock(),
+    })
+    try {
+      for (const c of await rt.listContainers()) if (c.state === 'running') await rt.stopContainer(c.id, 0)
+      for (const sb of await rt.listSandboxes()) {
+        await rt.stopSandbox(sb.id)
+        await rt.removeSandbox(sb.id)
+      }
+      for (const c of await rt.listContainers()) await rt.removeContainer(c.id)
+    } finally {
+      await rt.close()
+    }
+  }
+
   logTails(): string {
     return [...this.children.keys()]
       .map((i) => `--- peer-${i} (last lines)\n${this.log(i).split('\n').slice(-15).join('\n')}`)
@@ -231,6 +258,8 @@ export class AgentCluster {
 
   async destroy(): Promise<void> {
     await Promise.all([...this.children.keys()].map((i) => this.stop(i, 'SIGKILL', 5000)))
+    // Pods outlive their agents by design: remove what each peer's runtime still holds.
+    for (let i = 1; i <= this.size; i++) await this.removeRuntimeObjects(i).catch(() => {})
     if (!process.env.SHOAL_KEEP_E2E) rmSync(this.dir, { recursive: true, force: true })
   }
 }
