@@ -26,6 +26,8 @@ export interface ShoalClusterOptions {
   size?: number
   /** When set, every peer runs with `node --cpu-prof` and writes its profile here on a clean exit. */
   cpuProfDir?: string | undefined
+  /** The peers' --runtime (default process). */
+  runtime?: 'process' | 'docker' | 'fake'
   /** More `shoal agent` flags, e.g. `['--log-level', 'debug']`. */
   extraArgs?: string[]
 }
@@ -79,13 +81,20 @@ export class ShoalCluster implements KvCluster {
     }
   }
 
+  /** Member i's API URL, CA and token (for clients of its own, e.g. a watch). */
+  endpointOf(i: number): { url: string; ca?: string; token?: string } {
+    const e = this.endpoint(i)
+    return { url: e.url, ...(e.ca ? { ca: e.ca } : {}), ...(e.token ? { token: e.token } : {}) }
+  }
+
   describeApi(): string {
     const e = this.endpoint(1)
     if (!e.url.startsWith('https:')) return 'HTTP, PUT /shoal/v1/kv/KEY'
     return `HTTPS${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}, PUT /shoal/v1/kv/KEY`
   }
 
-  private call(
+  /** One request to member i's API (with its CA and token). */
+  call(
     i: number,
     method: string,
     path: string,
@@ -126,7 +135,7 @@ export class ShoalCluster implements KvCluster {
       '--secret-file',
       this.secretFile,
       '--runtime',
-      'process',
+      this.options.runtime ?? 'process',
     ]
     for (let j = 1; j <= this.size; j++) if (j !== i) args.push('--join', `${this.ip(j)}:7400`)
     args.push(...(this.options.extraArgs ?? []))

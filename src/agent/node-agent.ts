@@ -431,7 +431,13 @@ export class NodeAgent {
   async syncPod(uid: string): Promise<void> {
     if (this.stopped) return
     const pod = this.pods.get(uid)
+    const t0 = this.clock.now()
+    const marks: Record<string, number> = {}
+    const mark = (what: string): void => {
+      marks[what] = this.clock.now() - t0
+    }
     let view = await this.relist()
+    mark('listed')
     const mine = (v: RuntimeView) => ({
       sandboxes: v.sandboxes.filter((s) => s.podUid === uid),
       containers: v.containers.filter((c) => c.podUid === uid),
@@ -463,6 +469,7 @@ export class NodeAgent {
       this.livenessFailed.delete(k.id)
     }
     for (const id of plan.stopSandboxes) await this.runtime.stopSandbox(id)
+    mark('killed')
 
     let sandbox = state.sandboxes
       .filter((s) => s.state === 'ready')
@@ -491,6 +498,7 @@ export class NodeAgent {
         ),
       })
     }
+    mark('sandbox')
     let retryAtMs = plan.retryAtMs
     if (sandbox) {
       for (const s of plan.start) {
@@ -502,9 +510,11 @@ export class NodeAgent {
     for (const id of plan.removeContainers) await this.runtime.removeContainer(id)
     for (const id of plan.removeSandboxes) await this.runtime.removeSandbox(id)
 
+    mark('started')
     // Report what is, now.
     view = await this.relist()
     state = mine(view)
+    mark('relisted')
     this.seenDigest.set(uid, runtimeDigests(view).get(uid) ?? '')
     const current = this.pods.get(uid) ?? pod
     const allWaiting = new Map<string, Waiting>([...waiting, ...plan.waiting])
@@ -530,6 +540,8 @@ export class NodeAgent {
       nowMs: this.clock.now(),
     })
     this.writeStatus(current, status as unknown as Record<string, unknown>)
+    if (plan.start.length > 0 || plan.kill.length > 0 || plan.createSandbox)
+      this.log.debug({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, ms: marks, phase: status.phase }, 'pod synced')
     if (retryAtMs !== undefined && Number.isFinite(retryAtMs))
       this.enqueue(uid, Math.max(1, retryAtMs - this.clock.now()))
   }
