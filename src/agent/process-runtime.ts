@@ -25,9 +25,13 @@
  * line with the time it was read, so lines written while the agent is down are still stamped.
  * The timestamper is the cheapest that works here, probed once: perl with Time::HiRes (one
  * process, buffered reads), bash or busybox sh with $EPOCHREALTIME (no fork per line, but
- * byte-at-a-time reads), or /bin/sh with `date +%s%N` (a fork per line, ~1 ms each: about
- * 800 lines/s at most, a full core while at it). Partial lines wait for their newline (or the
- * end). The log file is not rotated: it grows with the container's output until it is removed.
+ * byte-at-a-time reads), or /bin/sh with `date +%s%N` (a fork per line). Measured on a 2-core
+ * Debian 12 host, 5000 short lines: perl 64 ms, busybox 90 ms, bash 111 ms (each with ~50 ms of
+ * start-up), sh+date 2 s (~0.4 ms a line: a chatty container would be slowed to ~2500 lines/s
+ * and cost a core). Partial lines wait for their newline (or the end). The log file is not
+ * rotated: it grows with the container's output until the container is removed.
+ *
+ * The state dir is private (0700): config.json holds the resolved environment, secrets included.
  *
  * Mounts: processes share the host's filesystem, so a mount is made by running the command in a
  * private mount namespace (`unshare --mount`) where hostPath is bind-mounted at containerPath;
