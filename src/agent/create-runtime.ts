@@ -10,6 +10,7 @@ import type { Logger } from '../util/logger.js'
 import { dockerClient, probeDockerEngine } from './docker-engine.js'
 import { DockerRuntime } from './docker-runtime.js'
 import { FakeRuntime, FakeRuntimeHost } from './fake-runtime.js'
+import { ProcessRuntime } from './process-runtime.js'
 import type { Runtime } from './runtime.js'
 
 export type RuntimeKind = 'auto' | 'docker' | 'process' | 'fake'
@@ -53,7 +54,12 @@ export async function createRuntime(
         logger: ctx.logger,
         clock: ctx.clock,
       })
-    default:
-      throw new RuntimeChoiceError(`the ${kind} runtime is not available in this build`)
+    case 'process':
+      return new ProcessRuntime({
+        nodeName: ctx.nodeName,
+        stateDir: join(ctx.dataDir, 'process-runtime'),
+        logger: ctx.logger,
+        clock: ctx.clock,
+      })
   }
 }

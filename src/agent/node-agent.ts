@@ -483,6 +483,11 @@ export class NodeAgent {
           'SandboxChanged',
           'Pod sandbox changed, it will be killed and re-created.',
         )
+      // A dead sandbox goes before its successor comes (a runtime may name sandboxes by pod).
+      for (const s of state.sandboxes) {
+        if (s.state === 'ready') await this.runtime.stopSandbox(s.id)
+        await this.runtime.removeSandbox(s.id)
+      }
       this.prepareVolumes(pod)
       sandbox = await this.runtime.runSandbox({
         podUid: uid,
@@ -541,7 +546,10 @@ export class NodeAgent {
     })
     this.writeStatus(current, status as unknown as Record<string, unknown>)
     if (plan.start.length > 0 || plan.kill.length > 0 || plan.createSandbox)
-      this.log.debug({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, ms: marks, phase: status.phase }, 'pod synced')
+      this.log.debug(
+        { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, ms: marks, phase: status.phase },
+        'pod synced',
+      )
     if (retryAtMs !== undefined && Number.isFinite(retryAtMs))
       this.enqueue(uid, Math.max(1, retryAtMs - this.clock.now()))
   }
