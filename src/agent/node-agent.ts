@@ -110,6 +110,8 @@ export class NodeAgent {
   /** Why a container is not running, from the agent's own attempts (image pulls, create errors). */
   private readonly waiting = new Map<string, Map<string, Waiting>>()
   private readonly livenessFailed = new Set<string>()
+  /** Each pod's IP while its sandbox held it (a finished pod keeps showing it). */
+  private readonly podIPs = new Map<string, string>()
   private readonly readiness = new Map<string, boolean>()
   private readonly probes: ProbeManager
   private readonly statusWriter: StatusWriter
@@ -133,6 +135,7 @@ export class NodeAgent {
   private unsubscribeRuntime: (() => void) | null = null
   private stopped = false
   private runtimeVersion = ''
+  private registered = false
 
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.logger.child({ component: 'agent' })
@@ -156,7 +159,6 @@ export class NodeAgent {
   async start(): Promise<void> {
     mkdirSync(this.options.podsDir, { recursive: true })
     this.runtimeVersion = await this.runtime.version()
-    await this.registerNode()
     const store = this.client.store
     this.unwatch = watchFromNow(store, 'pods', isBoundHere(this.nodeName), (ev) => {
       const uid = ev.object.metadata.uid ?? ''
@@ -175,6 +177,14 @@ export class NodeAgent {
     })
     await this.relistAndEnqueue()
     for (const uid of this.pods.keys()) this.enqueue(uid)
+    // The Node is registered, then heart-beats, once the cluster has a leader: a peer starts
+    // (and runs the pods it has) before it has found the others.
+    void this.registerNode().then(
+      () => {
+        this.registered = true
+      },
+      (err: unknown) => this.log.info({ err: (err as Error).message }, 'node not registered yet; retrying'),
+    )
     this.every(this.options.nodeStatusIntervalMs ?? 2000, () => this.heartbeat())
     this.every(this.options.relistIntervalMs ?? 1000, () => this.relistAndEnqueue())
     this.every(this.options.resyncIntervalMs ?? 10_000, async () => this.resync())
@@ -259,22 +269,29 @@ export class NodeAgent {
     if (!st.ok) throw new Error(`node status refused: ${st.status.message}`)
   }
 
-  /** Renews the Ready condition (a small merge patch: the conditions only). */
+  /**
+   * Renews the Ready condition: a strategic merge patch of that one condition (merged by
+   * type), about 450 bytes in the Raft log per heartbeat. The other conditions keep the
+   * heartbeat of the last registration.
+   */
   private async heartbeat(): Promise<void> {
     const old = this.client.store.get('nodes', undefined, this.nodeName)
-    if (!old) {
-      // Deleted by someone (kubectl delete node): register again, as a kubelet does.
+    if (!old || !this.registered) {
+      // Not yet registered, or deleted by someone (kubectl delete node): register (again),
+      // as a kubelet does.
       await this.registerNode()
+      this.registered = true
       return
     }
     const now = this.clock.now()
+    const ready = nodeConditions(now, old).find((c) => c.type === 'Ready')
     const r = await this.client.propose({
       op: 'patch',
       resource: 'nodes',
       name: this.nodeName,
-      patchType: 'merge',
+      patchType: 'strategic',
       subresource: 'status',
-      patch: { status: { conditions: nodeConditions(now, old) } },
+      patch: { status: { conditions: [ready] } },
       uid: globalThis.crypto.randomUUID(),
       now: isoSeconds(now),
     })
@@ -534,6 +551,7 @@ export class NodeAgent {
         this.probes.ensure({ podIP: sandbox.ip, containerId: c.id, container: ctr, runtime: this.runtime })
     }
     this.retainProbes()
+    if (sandbox?.ip) this.podIPs.set(uid, sandbox.ip)
     const status = computePodStatus({
       pod: current,
       sandboxes: state.sandboxes,
@@ -541,6 +559,7 @@ export class NodeAgent {
       waiting: allWaiting,
       readiness,
       hostIP: this.options.hostIP,
+      ...(this.podIPs.has(uid) ? { lastPodIP: this.podIPs.get(uid)! } : {}),
       runtimeName: this.runtime.name,
       nowMs: this.clock.now(),
     })
@@ -706,6 +725,7 @@ export class NodeAgent {
 
   private forgetPod(uid: string): void {
     this.waiting.delete(uid)
+    this.podIPs.delete(uid)
     this.seenDigest.delete(uid)
     this.restartBackoff.resetPrefix(`${uid}/`)
     this.pullBackoff.resetPrefix(`${uid}/`)

@@ -29,6 +29,8 @@ export interface StatusInput {
   /** Readiness verdicts by container id (absent: no verdict yet). */
   readiness: ReadonlyMap<string, boolean>
   hostIP: string
+  /** The IP the pod's sandbox last had (kept when it stops: a finished pod shows it still). */
+  lastPodIP?: string
   /** The runtime's name, the scheme of containerID (`docker://…`). */
   runtimeName: string
   nowMs: number
@@ -153,7 +155,7 @@ export function computePodStatus(input: StatusInput): PodStatusView {
     qosClass: qosClass(pod),
   }
   // A finished pod keeps the IP it had (its sandbox is stopped), as Kubernetes shows it.
-  const ip = sandbox?.state === 'ready' && sandbox.ip ? sandbox.ip : old.podIP
+  const ip = (sandbox?.state === 'ready' && sandbox.ip) || input.lastPodIP || old.podIP
   if (ip) {
     status.podIP = ip
     status.podIPs = [{ ip }]
