@@ -479,7 +479,7 @@ export class ApiServer {
     const q = url.searchParams
     const { type, name, subresource } = target
     const namespace = type.namespaced ? target.namespace : undefined
-    if (subresource && !['status', 'scale', 'log'].includes(subresource)) {
+    if (subresource && !['status', 'scale', 'log', 'binding'].includes(subresource)) {
       throw new HttpStatusError(
         404,
         'NotFound',
@@ -512,6 +512,33 @@ export class ApiServer {
     if (method === 'POST' && !name) {
       const obj = parseBody(await body(), req.headers['content-type']) as KubeObject
       return this.create(res, q, type, target.namespace, obj)
+    }
+    if (subresource === 'binding') {
+      if (type.resource !== 'pods' || !name || method !== 'POST')
+        throw new HttpStatusError(405, 'MethodNotAllowed', 'only POST to a pod has a binding')
+      const binding = parseBody(await body(), req.headers['content-type']) as {
+        target?: { kind?: string; name?: string }
+        metadata?: { uid?: string }
+      }
+      const node = binding?.target?.name
+      if (typeof node !== 'string' || node === '' || (binding.target?.kind ?? 'Node') !== 'Node')
+        throw new BadRequestError('a Binding needs target.kind Node and target.name')
+      const result = await this.propose({
+        op: 'bind',
+        namespace: namespace ?? 'default',
+        name,
+        ...(binding.metadata?.uid ? { uid: binding.metadata.uid } : {}),
+        node,
+        now: this.nowIso(),
+      })
+      if (!result.ok) return this.answer(res, result)
+      return sendJson(res, 201, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        code: 201,
+      })
     }
     if (method === 'PUT' && name) {
       const obj = parseBody(await body(), req.headers['content-type']) as KubeObject
@@ -931,6 +958,14 @@ export class ApiServer {
       throw new BadRequestError('gracePeriodSeconds must be a non-negative integer')
     }
     const pre = (opts.preconditions ?? {}) as { uid?: string; resourceVersion?: string }
+    const policy =
+      (typeof opts.propagationPolicy === 'string' ? opts.propagationPolicy : null) ??
+      q.get('propagationPolicy')
+    const orphanDependents = opts.orphanDependents === true || q.get('orphanDependents') === 'true'
+    if (policy !== null && !['Orphan', 'Background', 'Foreground'].includes(policy))
+      throw new BadRequestError(
+        `propagationPolicy: Unsupported value: "${policy}": supported values: "Orphan", "Background", "Foreground"`,
+      )
     if (this.isDryRun(q)) {
       const current = this.current(type, namespace, name)
       return sendJson(res, 200, current)
@@ -942,6 +977,8 @@ export class ApiServer {
       name,
       preconditions: { uid: pre.uid, resourceVersion: pre.resourceVersion },
       gracePeriodSeconds: grace,
+      // Background and Foreground both leave the dependents to the garbage collector.
+      ...(policy === 'Orphan' || orphanDependents ? { orphan: true } : {}),
       now: this.nowIso(),
     })
     this.answer(res, result)

@@ -76,9 +76,21 @@ export type StoreCommand =
       name: string
       preconditions?: { uid?: string; resourceVersion?: string }
       gracePeriodSeconds?: number
+      /** propagationPolicy=Orphan: dependents lose their ownerReference to it, and stay. */
+      orphan?: boolean
       now: string
     }
   | { op: 'expire-events'; before: string }
+  /**
+   * Binds a pending pod to a node (the Binding subresource): sets spec.nodeName and the
+   * PodScheduled condition. 409 when the pod is bound already or its uid differs.
+   */
+  | { op: 'bind'; namespace: string; name: string; uid?: string; node: string; now: string }
+  /**
+   * A command from the leader's controllers, valid only in the Raft term it was made in: a
+   * deposed leader's writes, carried to the new leader, are refused (409), never applied.
+   */
+  | { op: 'fenced'; term: number; command: StoreCommand }
 
 /** What applying a command answers (it goes back to the client through the leader). */
 export type StoreResult =
@@ -209,31 +221,7 @@ export class ObjectStore implements FSM {
     }
     this.ensureSystemNamespaces(index, entry.appendedAtMs)
     try {
-      switch (cmd.op) {
-        case 'put':
-          this.kv.set(cmd.key, cmd.value)
-          for (const fn of this.kvListeners) fn(cmd.key, cmd.value)
-          return { key: cmd.key }
-        case 'delete': {
-          const deleted = this.kv.delete(cmd.key)
-          for (const fn of this.kvListeners) fn(cmd.key, undefined)
-          return { key: cmd.key, deleted }
-        }
-        case 'create':
-          return this.create(cmd, index)
-        case 'update':
-          return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index)
-        case 'patch':
-          return this.patch(cmd, index)
-        case 'scale':
-          return this.scale(cmd, index)
-        case 'remove':
-          return this.remove(cmd, index)
-        case 'expire-events':
-          return this.expireEvents(cmd.before, index)
-        default:
-          throw new BadRequestError(`unknown store command ${(cmd as { op: string }).op}`)
-      }
+      return this.applyCommand(cmd, entry)
     } catch (err) {
       if (err instanceof StoreError) return { ok: false, status: err.toStatus() }
       // A bug in validation or patching: answer 500, change nothing, keep every peer alike.
@@ -244,6 +232,87 @@ export class ObjectStore implements FSM {
     } finally {
       this.hub.advance(index)
     }
+  }
+
+  private applyCommand(cmd: StoreCommand, entry: LogEntry): StoreResult | { key: string; deleted?: boolean } {
+    const index = entry.index
+    switch (cmd.op) {
+      case 'put':
+        this.kv.set(cmd.key, cmd.value)
+        for (const fn of this.kvListeners) fn(cmd.key, cmd.value)
+        return { key: cmd.key }
+      case 'delete': {
+        const deleted = this.kv.delete(cmd.key)
+        for (const fn of this.kvListeners) fn(cmd.key, undefined)
+        return { key: cmd.key, deleted }
+      }
+      case 'create':
+        return this.create(cmd, index)
+      case 'update':
+        return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index)
+      case 'patch':
+        return this.patch(cmd, index)
+      case 'scale':
+        return this.scale(cmd, index)
+      case 'remove':
+        return this.remove(cmd, index)
+      case 'expire-events':
+        return this.expireEvents(cmd.before, index)
+      case 'bind':
+        return this.bind(cmd, index)
+      case 'fenced':
+        if (entry.term !== cmd.term)
+          throw new ConflictError(
+            '',
+            '',
+            `fenced: made in term ${cmd.term}, committed in term ${entry.term}: the leader changed`,
+          )
+        if (cmd.command.op === 'fenced') throw new BadRequestError('a fenced command cannot hold another')
+        return this.applyCommand(cmd.command, entry)
+      default:
+        throw new BadRequestError(`unknown store command ${(cmd as { op: string }).op}`)
+    }
+  }
+
+  private bind(cmd: Extract<StoreCommand, { op: 'bind' }>, index: number): StoreResult {
+    const table = this.table('pods')
+    const key = `${cmd.namespace}/${cmd.name}`
+    const old = table.get(key)
+    if (!old) throw new NotFoundError('pods', cmd.name)
+    if (cmd.uid && cmd.uid !== old.metadata.uid)
+      throw new ConflictError(
+        'pods',
+        cmd.name,
+        `Precondition failed: UID in precondition: ${cmd.uid}, UID in object meta: ${old.metadata.uid}`,
+      )
+    const spec = (old.spec ?? {}) as { nodeName?: string }
+    if (spec.nodeName)
+      throw new ConflictError(
+        'pods',
+        cmd.name,
+        `pod ${cmd.name} is already assigned to node "${spec.nodeName}"`,
+      )
+    if (old.metadata.deletionTimestamp)
+      throw new ConflictError(
+        'pods',
+        cmd.name,
+        `pod ${cmd.name} is being deleted, cannot be assigned to a host`,
+      )
+    if (!this.table('nodes').has(cmd.node)) throw new NotFoundError('nodes', cmd.node)
+    const next = clone(old)
+    ;(next.spec as { nodeName?: string }).nodeName = cmd.node
+    const status = (next.status ?? {}) as { conditions?: Record<string, unknown>[] }
+    const conditions = (status.conditions ?? []).filter((c) => c.type !== 'PodScheduled')
+    conditions.push({
+      type: 'PodScheduled',
+      status: 'True',
+      lastProbeTime: null,
+      lastTransitionTime: cmd.now,
+    })
+    status.conditions = conditions
+    next.status = status as Record<string, unknown>
+    next.metadata.resourceVersion = String(index)
+    return { ok: true, object: this.put('pods', table, key, next, 'MODIFIED', index, old) }
   }
 
   private ensureSystemNamespaces(index: number, appendedAtMs: number | undefined): void {
@@ -542,6 +611,7 @@ export class ObjectStore implements FSM {
       throw new ConflictError(rt.resource, cmd.name)
     }
     if (rt.resource === 'namespaces') return this.removeNamespace(old, index)
+    if (cmd.orphan) this.orphanDependents(old.metadata.uid ?? '', index)
     const finalizers = old.metadata.finalizers ?? []
     const grace =
       cmd.gracePeriodSeconds ??
@@ -562,6 +632,22 @@ export class ObjectStore implements FSM {
       return { ok: true, object: this.put(rt.resource, table, key, next, 'MODIFIED', index, old) }
     }
     return { ok: true, object: this.drop(rt.resource, table, key, old, index) }
+  }
+
+  /** Removes the ownerReference to `ownerUid` from every object (propagationPolicy=Orphan). */
+  private orphanDependents(ownerUid: string, index: number): void {
+    for (const [resource, table] of this.objects) {
+      for (const [key, obj] of table) {
+        const refs = obj.metadata.ownerReferences
+        if (!refs?.some((r) => r.uid === ownerUid)) continue
+        const next = clone(obj)
+        const kept = refs.filter((r) => r.uid !== ownerUid)
+        if (kept.length > 0) next.metadata.ownerReferences = kept
+        else delete next.metadata.ownerReferences
+        next.metadata.resourceVersion = String(index)
+        this.put(resource, table, key, next, 'MODIFIED', index, obj)
+      }
+    }
   }
 
   private removeNamespace(ns: KubeObject, index: number): StoreResult {
