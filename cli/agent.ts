@@ -42,6 +42,14 @@ export class AgentCommand extends ShoalCommand {
     description: 'the cluster secret (created by the first peer when absent)',
   })
   mdns = Option.Boolean('--mdns', false, { description: 'discover peers on the LAN with mDNS' })
+  nodeMonitorGracePeriod = Option.String('--node-monitor-grace-period', '5', {
+    description: 'seconds without a heartbeat after which a node is NotReady',
+    validator: t.isNumber(),
+  })
+  podEvictionTimeout = Option.String('--pod-eviction-timeout', '2', {
+    description: 'seconds a node stays NotReady before its pods are deleted (and replaced elsewhere)',
+    validator: t.isNumber(),
+  })
   removeDeadAfter = Option.String('--remove-dead-after', '600', {
     description: 'seconds after which a silent peer is removed from the cluster',
     validator: t.isNumber(),
@@ -52,6 +60,9 @@ export class AgentCommand extends ShoalCommand {
       throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
     }
     if (!(this.removeDeadAfter > 0)) throw new CommandUsageError('--remove-dead-after must be positive')
+    if (!(this.nodeMonitorGracePeriod > 0))
+      throw new CommandUsageError('--node-monitor-grace-period must be positive')
+    if (!(this.podEvictionTimeout > 0)) throw new CommandUsageError('--pod-eviction-timeout must be positive')
     const log = this.logger()
     // Loaded here, not at the top: every other command starts without libp2p and LevelDB.
     const { DaemonConfigError, PeerDaemon } = await import('../src/daemon/peer-daemon.js')
@@ -66,6 +77,8 @@ export class AgentCommand extends ShoalCommand {
       secretFile: this.secretFile,
       mdns: this.mdns,
       removeDeadAfterMs: this.removeDeadAfter * 1000,
+      nodeMonitorGracePeriodMs: this.nodeMonitorGracePeriod * 1000,
+      podEvictionTimeoutMs: this.podEvictionTimeout * 1000,
       logger: log,
     })
     try {

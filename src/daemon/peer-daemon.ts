@@ -26,6 +26,10 @@ import { ApiServer } from '../api/api-server.js'
 import { ApiMetrics } from '../api/metrics.js'
 import { shoalRoutes } from '../api/shoal-routes.js'
 import { deriveApiToken, deriveClusterCa, issueServingCert } from '../api/tls.js'
+import { ControllerManager } from '../controllers/controller-manager.js'
+import { EndpointsController } from '../controllers/endpoints.js'
+import { GarbageCollector } from '../controllers/garbage-collector.js'
+import { defaultNodeLifecycleConfig, NodeLifecycle } from '../controllers/node-lifecycle.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
 import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
 import { loadOrCreatePeerKey } from '../p2p/identity.js'
@@ -58,6 +62,10 @@ export interface PeerDaemonOptions {
   noAgent?: boolean
   /** The node heartbeat period (default 2 s). */
   nodeStatusIntervalMs?: number
+  /** A node silent this long is NotReady (default 5 s). */
+  nodeMonitorGracePeriodMs?: number
+  /** A NotReady node's pods are deleted after this long (default 2 s). */
+  podEvictionTimeoutMs?: number
   secretFile?: string
   mdns: boolean
   raft?: Partial<RaftConfig>
@@ -111,6 +119,7 @@ export class PeerDaemon {
   private http: ApiServer | null = null
   private eventsTimer: TimerHandle | null = null
   private agent: NodeAgent | null = null
+  private controllers: ControllerManager | null = null
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly log: Logger
@@ -271,6 +280,24 @@ export class PeerDaemon {
       ),
     )
     this.scheduleEventExpiry()
+    const storeClient = new RaftStoreClient(this.store, this.raft, this.cluster)
+    const lifecycle = { ...defaultNodeLifecycleConfig() }
+    if (o.nodeMonitorGracePeriodMs) lifecycle.gracePeriodMs = o.nodeMonitorGracePeriodMs
+    if (o.podEvictionTimeoutMs) lifecycle.evictionTimeoutMs = o.podEvictionTimeoutMs
+    this.controllers = new ControllerManager({
+      leadership: this.raft,
+      client: storeClient,
+      store: this.store,
+      factories: [
+        () => new NodeLifecycle(lifecycle),
+        () => new EndpointsController(),
+        () => new GarbageCollector(),
+      ],
+      clock: this.clock,
+      rng: this.rng.fork(),
+      logger: this.log,
+    })
+    this.controllers.start()
     if (!o.noAgent) {
       const runtime = await createRuntime(runtimeKind, {
         nodeName: this.name,
@@ -280,7 +307,7 @@ export class PeerDaemon {
       })
       this.agent = new NodeAgent({
         nodeName: this.name,
-        client: new RaftStoreClient(this.store, this.raft, this.cluster),
+        client: storeClient,
         runtime,
         clock: this.clock,
         logger: this.log,
@@ -351,6 +378,8 @@ export class PeerDaemon {
       this.log.info({ left }, left ? 'left the cluster' : 'could not leave the cluster cleanly')
     }
     this.clock.clearTimeout(this.eventsTimer)
+    this.controllers?.stop()
+    this.controllers = null
     await this.agent?.stop()
     this.agent = null
     await this.http?.stop()
