@@ -97,8 +97,13 @@ export function computeSubsets(service: KubeObject, pods: KubeObject[]): Endpoin
         uid: pod.metadata.uid ?? '',
       },
     }
-    if (podReady(pod) || spec.publishNotReadyAddresses) (subset.addresses ??= []).push(address)
-    else (subset.notReadyAddresses ??= []).push(address)
+    if (podReady(pod) || spec.publishNotReadyAddresses) {
+      subset.addresses ??= []
+      subset.addresses.push(address)
+    } else {
+      subset.notReadyAddresses ??= []
+      subset.notReadyAddresses.push(address)
+    }
   }
   const byIp = (a: EndpointAddress, b: EndpointAddress) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0)
   const subsets = [...groups.values()]
