@@ -100,9 +100,10 @@ export class ShoalCluster implements KvCluster {
     path: string,
     body: string | undefined,
     timeoutMs: number,
+    headers: Record<string, string> = {},
   ): Promise<HttpAnswer> {
     const e = this.endpoint(i)
-    return httpRequest(`${e.url}${path}`, { method, body, ca: e.ca, token: e.token }, timeoutMs)
+    return httpRequest(`${e.url}${path}`, { method, body, ca: e.ca, token: e.token, headers }, timeoutMs)
   }
 
   private spawn(i: number): void {
