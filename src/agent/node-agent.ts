@@ -23,6 +23,7 @@ import { type StoreClient, watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import type { Clock, TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
+import { WorkQueue } from '../util/work-queue.js'
 import { Backoff, CONTAINER_BACKOFF } from './backoff.js'
 import { buildContainerConfig, ContainerConfigError, volumeDir } from './container-config.js'
 import { buildNode, hostCapacity, type NodeCapacity, nodeConditions } from './node-status.js'
@@ -119,12 +120,8 @@ export class NodeAgent {
   /** A digest of each pod's runtime state at its last sync: a relist that differs enqueues it. */
   private readonly seenDigest = new Map<string, string>()
 
-  // The work queue.
-  private readonly queued = new Set<string>()
-  private readonly running = new Set<string>()
-  private readonly dirty = new Set<string>()
-  private readonly delayed = new Map<string, TimerHandle>()
-  private readonly failures = new Map<string, number>()
+  /** Pod uids to sync: one sync per pod at a time, failures retried with back-off. */
+  private readonly queue: WorkQueue
 
   private relistRunning: Promise<RuntimeView> | null = null
   private relistQueued: Promise<RuntimeView> | null = null
@@ -153,6 +150,11 @@ export class NodeAgent {
       this.clock,
       this.log,
     )
+    this.queue = new WorkQueue('pods', (uid) => this.syncPod(uid), this.clock, this.log, {
+      concurrency: options.maxConcurrentSyncs ?? 8,
+      baseDelayMs: 250,
+      maxDelayMs: 30_000,
+    })
   }
 
   /** Registers the node, adopts what the runtime has, and starts following the store. */
@@ -199,8 +201,7 @@ export class NodeAgent {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) this.clock.clearTimeout(t)
-    for (const t of this.delayed.values()) this.clock.clearTimeout(t)
-    this.delayed.clear()
+    this.queue.stop()
     this.unwatch?.()
     this.unsubscribeRuntime?.()
     this.probes.stopAll()
@@ -393,53 +394,12 @@ export class NodeAgent {
   /** Asks for a sync of pod `uid`, now or after `delayMs`. */
   enqueue(uid: string, delayMs = 0): void {
     if (this.stopped || !uid) return
-    if (delayMs > 0) {
-      const existing = this.delayed.get(uid)
-      if (existing) this.clock.clearTimeout(existing)
-      this.delayed.set(
-        uid,
-        this.clock.setTimeout(() => {
-          this.delayed.delete(uid)
-          this.enqueue(uid)
-        }, delayMs),
-      )
-      return
-    }
-    if (this.running.has(uid)) {
-      this.dirty.add(uid)
-      return
-    }
-    this.queued.add(uid)
-    this.pump()
-  }
-
-  private pump(): void {
-    const max = this.options.maxConcurrentSyncs ?? 8
-    for (const uid of this.queued) {
-      if (this.running.size >= max) return
-      this.queued.delete(uid)
-      this.running.add(uid)
-      void this.syncPod(uid)
-        .then(() => {
-          this.failures.delete(uid)
-        })
-        .catch((err: unknown) => {
-          const n = (this.failures.get(uid) ?? 0) + 1
-          this.failures.set(uid, n)
-          this.log.warn({ pod: uid, err: (err as Error).message, attempt: n }, 'pod sync failed')
-          this.enqueue(uid, Math.min(30_000, 250 * 2 ** Math.min(n, 7)))
-        })
-        .finally(() => {
-          this.running.delete(uid)
-          if (this.dirty.delete(uid)) this.queued.add(uid)
-          this.pump()
-        })
-    }
+    this.queue.add(uid, delayMs)
   }
 
   /** Whether nothing is queued or running (tests wait for it). */
   idle(): boolean {
-    return this.queued.size === 0 && this.running.size === 0
+    return this.queue.idle()
   }
 
   // ---------------------------------------------------------------- one pod
@@ -731,7 +691,6 @@ export class NodeAgent {
     this.pullBackoff.resetPrefix(`${uid}/`)
     for (const k of [...this.pullFailedAt.keys()]) if (k.startsWith(`${uid}/`)) this.pullFailedAt.delete(k)
     this.statusWriter.forget(uid)
-    this.failures.delete(uid)
   }
 
   private retainProbes(): void {

@@ -13,8 +13,8 @@ import { stableStringify } from '../store/object-store.js'
 import { labelSelectorFromMap } from '../store/selectors.js'
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
+import { WorkQueue } from '../util/work-queue.js'
 import type { Controller, ControllerContext } from './controller.js'
-import { WorkQueue } from './work-queue.js'
 
 interface ServicePort {
   name?: string

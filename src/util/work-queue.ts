@@ -8,8 +8,8 @@
  * Bounded by the number of distinct keys (one entry each).
  */
 
-import type { Clock, TimerHandle } from '../util/clock.js'
-import type { Logger } from '../util/logger.js'
+import type { Clock, TimerHandle } from './clock.js'
+import type { Logger } from './logger.js'
 
 export interface WorkQueueOptions {
   concurrency?: number
@@ -21,7 +21,7 @@ export class WorkQueue {
   private readonly waiting = new Set<string>()
   private readonly running = new Set<string>()
   private readonly dirty = new Set<string>()
-  private readonly delayed = new Map<string, TimerHandle>()
+  private readonly delayed = new Map<string, { dueMs: number; timer: TimerHandle }>()
   private readonly failures = new Map<string, number>()
   private stopped = false
   private readonly idleWaiters: (() => void)[] = []
@@ -34,18 +34,21 @@ export class WorkQueue {
     private readonly options: WorkQueueOptions = {},
   ) {}
 
-  /** Asks for a sync of `key`, now or after `delayMs` (an earlier request wins). */
+  /** Asks for a sync of `key`, now or after `delayMs` (the earlier of two delayed requests wins). */
   add(key: string, delayMs = 0): void {
     if (this.stopped) return
     if (delayMs > 0) {
-      if (this.delayed.has(key)) return
-      this.delayed.set(
-        key,
-        this.clock.setTimeout(() => {
+      const dueMs = this.clock.now() + delayMs
+      const existing = this.delayed.get(key)
+      if (existing && existing.dueMs <= dueMs) return
+      if (existing) this.clock.clearTimeout(existing.timer)
+      this.delayed.set(key, {
+        dueMs,
+        timer: this.clock.setTimeout(() => {
           this.delayed.delete(key)
           this.add(key)
         }, delayMs),
-      )
+      })
       return
     }
     if (this.running.has(key)) {
@@ -54,6 +57,11 @@ export class WorkQueue {
     }
     this.waiting.add(key)
     this.pump()
+  }
+
+  /** Whether `key` is being synced now. */
+  isRunning(key: string): boolean {
+    return this.running.has(key)
   }
 
   /** Whether nothing waits or runs (delayed keys do not count). */
@@ -69,7 +77,7 @@ export class WorkQueue {
 
   stop(): void {
     this.stopped = true
-    for (const t of this.delayed.values()) this.clock.clearTimeout(t)
+    for (const d of this.delayed.values()) this.clock.clearTimeout(d.timer)
     this.delayed.clear()
     this.waiting.clear()
     this.dirty.clear()
