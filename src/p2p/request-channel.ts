@@ -16,6 +16,9 @@
  *   channel.closeIdle(leaderId)  // now and then: drop streams to peers we no longer use
  *   await channel.close()
  *
+ * Frames produced in one turn of the event loop leave in one send (coalesce.ts): the requests
+ * of every HTTP request read in one poll, the answers of a whole applied Raft batch.
+ *
  * Wire format (both directions), never renumber: u32 length of the rest, u32 request id,
  * u8 kind (1 request, 2 answer, 3 error answer with a UTF-8 message), then the payload.
  *
@@ -38,6 +41,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import { type Logger, silentLogger } from '../util/logger.js'
+import { COALESCE_MAX_BYTES, type Defer, defaultDefer, takeFrames } from './coalesce.js'
 import { RpcError } from './json-rpc.js'
 
 /** The kinds of frame, as on the wire. Never renumber. */
@@ -248,6 +252,8 @@ export interface RequestChannelOptions {
   silentStreamMs?: number
   /** Times requests and dials. Default: `SystemClock`. */
   clock?: Clock
+  /** When queued frames are sent: at the end of the event loop's turn (`setImmediate`) by default. */
+  defer?: Defer
   /** Debug-level logs of streams opening and failing; never payloads. Default: silent. */
   logger?: Logger
 }
@@ -275,6 +281,7 @@ interface Outbound {
   /** Requests not yet handed to the stream (it is opening, or must drain first), in send order. */
   readonly queue: Call[]
   waitingDrain: boolean
+  flushScheduled: boolean
   readonly decoder: ChannelFrameDecoder
   /** Clock time the stream opened or last delivered a frame. */
   lastReceivedMs: number
@@ -291,6 +298,7 @@ interface Inbound {
   closed: boolean
   readonly queue: Uint8Array[]
   waitingDrain: boolean
+  flushScheduled: boolean
 }
 
 /**
@@ -310,6 +318,7 @@ export class RequestChannel {
   private readonly maxFrameBytes: number
   private readonly dialTimeoutMs: number
   private readonly silentStreamMs: number
+  private readonly defer: Defer
 
   private handler: ChannelRequestHandler | undefined
   private serving: Promise<void> | undefined
@@ -335,6 +344,7 @@ export class RequestChannel {
     this.maxFrameBytes = positiveInteger('maxFrameBytes', options.maxFrameBytes ?? 16 * 1024 * 1024)
     this.dialTimeoutMs = positiveInteger('dialTimeoutMs', options.dialTimeoutMs ?? 5000)
     this.silentStreamMs = positiveInteger('silentStreamMs', options.silentStreamMs ?? 5000)
+    this.defer = options.defer ?? defaultDefer
   }
 
   /** Starts serving requests with `handler`. Call once. */
@@ -378,7 +388,7 @@ export class RequestChannel {
       call.timer = this.clock.setTimeout(() => this.timeOut(o, call, timeoutMs), timeoutMs)
       o.calls.set(requestId, call)
       o.queue.push(call)
-      this.flush(o)
+      this.scheduleFlush(o)
     })
   }
 
@@ -422,6 +432,7 @@ export class RequestChannel {
       calls: new Map(),
       queue: [],
       waitingDrain: false,
+      flushScheduled: false,
       decoder: new ChannelFrameDecoder(this.maxFrameBytes),
       lastReceivedMs: this.clock.now(),
     }
@@ -470,18 +481,37 @@ export class RequestChannel {
     this.flush(out)
   }
 
-  /** Hands queued frames to the stream in order until it asks to drain. */
+  /** Sends what is queued at the end of this turn of the event loop, with whatever else comes. */
+  private scheduleFlush(out: Outbound): void {
+    if (out.flushScheduled) return
+    out.flushScheduled = true
+    this.defer(() => {
+      out.flushScheduled = false
+      this.flush(out)
+    })
+  }
+
+  /** Hands queued frames to the stream in order, joined, until it asks to drain. */
   private flush(out: Outbound): void {
     const stream = out.stream
     if (out.state !== 'open' || !stream || out.waitingDrain) return
+    const now = this.clock.now()
     while (out.queue.length > 0) {
-      const call = out.queue.shift()!
-      const frame = call.frame!
-      call.frame = undefined
-      call.sentAtMs = this.clock.now()
+      const frames: Uint8Array[] = []
+      let bytes = 0
+      while (out.queue.length > 0) {
+        const call = out.queue[0]!
+        const frame = call.frame!
+        if (frames.length > 0 && bytes + frame.length > COALESCE_MAX_BYTES) break
+        out.queue.shift()
+        frames.push(frame)
+        bytes += frame.length
+        call.frame = undefined
+        call.sentAtMs = now
+      }
       let more: boolean
       try {
-        more = stream.send(frame)
+        more = stream.send(takeFrames(frames, Number.POSITIVE_INFINITY).bytes)
       } catch (err) {
         this.kill(out, `send failed: ${errorMessage(err)}`, 'unreachable')
         return
@@ -618,6 +648,7 @@ export class RequestChannel {
       closed: false,
       queue: [],
       waitingDrain: false,
+      flushScheduled: false,
     }
     this.inbound.add(s)
     stream.addEventListener('message', (evt) => {
@@ -683,7 +714,13 @@ export class RequestChannel {
           return
         }
         s.queue.push(bytes)
-        this.flushAnswers(s)
+        if (!s.flushScheduled) {
+          s.flushScheduled = true
+          this.defer(() => {
+            s.flushScheduled = false
+            this.flushAnswers(s)
+          })
+        }
       })
       .catch((err: unknown) => {
         // Only a bug lands here (each step above handles its own failures); the caller times out.
@@ -697,8 +734,8 @@ export class RequestChannel {
   private flushAnswers(s: Inbound): void {
     if (s.waitingDrain) return
     while (s.queue.length > 0 && !s.closed) {
-      const bytes = s.queue.shift()!
-      s.active--
+      const { bytes, count } = takeFrames(s.queue, COALESCE_MAX_BYTES)
+      s.active -= count
       let more: boolean
       try {
         more = s.stream.send(bytes)

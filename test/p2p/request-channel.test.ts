@@ -8,6 +8,7 @@ import {
   encodeLeaderAnswer,
   encodeLeaderRequest,
 } from '../../src/p2p/cluster-manager.js'
+import { takeFrames } from '../../src/p2p/coalesce.js'
 import { createHost } from '../../src/p2p/host.js'
 import { InmemChannelNetwork } from '../../src/p2p/inmem-channel-host.js'
 import { RpcError } from '../../src/p2p/json-rpc.js'
@@ -109,6 +110,19 @@ test('frames: an oversize length, a short length or an unknown kind is a protoco
   assert.throws(() => kind.next(), /unknown frame kind 9/)
 })
 
+test('coalescing: takeFrames joins frames in order up to the bound; a larger one goes alone', () => {
+  const f = (n: number, v: number) => new Uint8Array(n).fill(v)
+  const q = [f(2, 1), f(3, 2), f(4, 3), f(10, 4), f(1, 5)]
+  const first = takeFrames(q, 9)
+  assert.equal([...first.bytes], [1, 1, 2, 2, 2, 3, 3, 3, 3])
+  assert.is(first.count, 3)
+  const big = takeFrames(q, 9)
+  assert.is(big.count, 1)
+  assert.is(big.bytes.length, 10)
+  assert.equal(takeFrames(q, 9), { bytes: f(1, 5), count: 1 })
+  assert.is(q.length, 0)
+})
+
 test('leader requests: apply travels as raw bytes, the rest as JSON; answers as JSON', () => {
   const data = new Uint8Array([0, 1, 2, 255])
   const apply = encodeLeaderRequest({ type: 'apply', data })
@@ -125,7 +139,7 @@ test('leader requests: apply travels as raw bytes, the rest as JSON; answers as 
   assert.throws(() => decodeLeaderRequest(new Uint8Array([9])), /unknown leader request encoding 9/)
 })
 
-test('64 concurrent requests share one stream; answers overtake each other and still pair up', async () => {
+test('64 concurrent requests share one stream and one send; answers overtake each other and still pair up', async () => {
   const { net, client, server, ready } = pair(async (payload) => {
     const n = Number(dec.decode(payload))
     // Later requests answer first.
@@ -142,6 +156,9 @@ test('64 concurrent requests share one stream; answers overtake each other and s
   )
   assert.is(net.streams.length, 1)
   assert.is(client.outboundStreams(), 1)
+  // Made in one turn of the event loop, they leave in one send, and so do the answers.
+  assert.is(net.streams[0]!.client.sent.length, 1)
+  assert.is(net.streams[0]!.server.sent.length, 1)
   // And the stream stays for the next ones.
   assert.is(dec.decode(await client.request(B, enc.encode('x'), 1000)), 'NaN')
   assert.is(net.streams.length, 1)
