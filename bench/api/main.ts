@@ -13,12 +13,14 @@
  * and writes the figures to bench/out/api.json.
  *
  *   make bench B=api
+ *   SHOAL_BENCH_CPU_PROF=/tmp/prof make bench B=api   # each peer also writes a --cpu-prof profile there
+ *   SHOAL_BENCH_API_SHOAL_ONLY=1 make bench B=api     # Shoal alone (quick iterations; no figures file)
  */
 
 import '../../src/util/polyfill.js'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
 import { closeHttpAgents, httpRequest } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
@@ -35,6 +37,8 @@ const MEASURE_MS = 5000
 const REQUEST_TIMEOUT_MS = 5000
 const VALUE_BYTES = 100
 const CONFIGMAPS_PATH = '/api/v1/namespaces/default/configmaps'
+const CPU_PROF_DIR = process.env.SHOAL_BENCH_CPU_PROF
+const SHOAL_ONLY = process.env.SHOAL_BENCH_API_SHOAL_ONLY === '1'
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -287,7 +291,14 @@ async function main(): Promise<void> {
   const dir = tempDir('shoal-bench-api-')
   try {
     const shoalRoot = join(dir, 'shoal')
-    const shoalCluster = new ShoalCluster({ projectRoot: root, root: shoalRoot, block: SHOAL_BLOCK })
+    const cpuProfDir = CPU_PROF_DIR ? resolve(CPU_PROF_DIR) : undefined
+    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true })
+    const shoalCluster = new ShoalCluster({
+      projectRoot: root,
+      root: shoalRoot,
+      block: SHOAL_BLOCK,
+      cpuProfDir,
+    })
     const shoalEndpoints = new Map<number, ApiEndpoint>()
     const shoal = await measureSystem(
       shoalCluster,
@@ -303,6 +314,10 @@ async function main(): Promise<void> {
       },
       '',
     )
+    if (SHOAL_ONLY) {
+      log(`bench/api: Shoal only (SHOAL_BENCH_API_SHOAL_ONLY=1): no etcd run, no figures file`)
+      return
+    }
     const etcdCluster = new EtcdCluster({ root: join(dir, 'etcd'), block: ETCD_BLOCK })
     const anchor = await measureSystem(
       etcdCluster,
