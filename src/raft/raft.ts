@@ -1307,8 +1307,12 @@ export class Raft extends EventEmitter {
       if (!canSend(p, this.config.maxInflightAppends)) return
       const hasEntries = p.nextIndex <= this.lastLogIndex
       // A new commit index is news too: followers apply (and answer reads) without waiting
-      // for the next heartbeat.
-      const commitNews = f.sentCommit < this.commitIndex && p.matchIndex >= f.sentCommit
+      // for the next heartbeat. Not while an append to this follower is in flight, though:
+      // its answer pumps again, and the news goes then, usually with the next entries — under
+      // load that halves the appends (each one a message and an answer on the wire). After a
+      // failed append the next heartbeat carries it.
+      const commitNews =
+        f.sentCommit < this.commitIndex && p.matchIndex >= f.sentCommit && f.inflight.size === 0
       if (!hasEntries && !f.wantHeartbeat && !commitNews) return
       if (this.clock.now() < f.backoffUntilMs && !f.wantHeartbeat) return
       const prevIndex = p.nextIndex - 1
