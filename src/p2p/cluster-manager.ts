@@ -1,9 +1,10 @@
 /**
  * ClusterManager: turns identical daemons into one cluster and keeps it whole.
  *
- * - Peer exchange (`/shoal/peers/1.0.0`): every tick, each peer tells the peers it knows
- *   (and the `--join` addresses) who it is and whom it knows; so every peer learns every
- *   other's address, and unreachable ones are retried with back-off.
+ * - Peer exchange (`/shoal/peers-channel/1.0.0`, one long-lived stream per peer): every
+ *   tick, each peer tells the peers it knows (and the `--join` addresses) who it is and whom
+ *   it knows; so every peer learns every other's address, and unreachable ones are retried
+ *   with back-off. (`/shoal/peers/1.0.0`, one stream per exchange, is still served.)
  * - Formation (`/shoal/bootstrap/1.0.0`): fresh peers with `--bootstrap-expect N` bootstrap
  *   exactly one configuration (see formation.ts for the protocol and why it is safe).
  * - Requests to the leader: apply, join, leave, remove, transfer, read-index — sent to
@@ -36,6 +37,12 @@ import { isPeerInfo, type PeerInfo, PeerTable } from './peer-table.js'
 import { libp2pChannelHost, RequestChannel } from './request-channel.js'
 
 export const PEERS_PROTOCOL = '/shoal/peers/1.0.0'
+/**
+ * Peer exchange on one long-lived stream per peer: a stream per exchange (every 500 ms to
+ * every peer) cost a protocol negotiation and peer-store updates each time, most of an idle
+ * peer's CPU.
+ */
+export const PEERS_CHANNEL_PROTOCOL = '/shoal/peers-channel/1.0.0'
 export const BOOTSTRAP_PROTOCOL = '/shoal/bootstrap/1.0.0'
 export const LEADER_PROTOCOL = '/shoal/leader/1.0.0'
 /** Requests to the leader on one long-lived, pipelined stream per leader (the hot path: forwarded writes). */
@@ -113,6 +120,7 @@ export class ClusterManager {
   private readonly autopilotConfig: AutopilotConfig
   private timer: TimerHandle | null = null
   private readonly channel: RequestChannel
+  private readonly peerChannel: RequestChannel
   private stopped = false
   private lock: BootstrapLock | null = null
   private proposing: string | null = null
@@ -152,6 +160,13 @@ export class ClusterManager {
       clock: options.clock,
       logger: options.logger,
     })
+    this.peerChannel = new RequestChannel({
+      host: libp2pChannelHost(options.host, PEERS_CHANNEL_PROTOCOL),
+      clock: options.clock,
+      logger: options.logger,
+      // Exchanges are small and one at a time per target (see `exchanging`).
+      maxInflightPerPeer: 4,
+    })
   }
 
   /** This peer's own record, as it tells others. */
@@ -168,8 +183,13 @@ export class ClusterManager {
     this.lock = this.readLock()
     await handleJson(this.host, PEERS_PROTOCOL, (req, remote) => this.onExchange(req, remote))
     await handleJson(this.host, BOOTSTRAP_PROTOCOL, (req) => this.onBootstrap(req))
-    await handleJson(this.host, LEADER_PROTOCOL, (req) => this.onLeaderRequest(fromJsonRequest(req)))
-    await this.channel.serve((payload) => this.onChannelRequest(payload))
+    await handleJson(this.host, LEADER_PROTOCOL, (req, remote) =>
+      this.onLeaderRequest(fromJsonRequest(req), remote),
+    )
+    await this.channel.serve((payload, remote) => this.onChannelRequest(payload, remote))
+    await this.peerChannel.serve(async (payload, remote) =>
+      Buffer.from(JSON.stringify(await this.onExchange(JSON.parse(utf8(payload)), remote)), 'utf8'),
+    )
     this.host.addEventListener('peer:discovery', this.onDiscovery)
     this.schedule(0)
   }
@@ -180,6 +200,7 @@ export class ClusterManager {
     this.clock.clearTimeout(this.timer)
     this.host.removeEventListener('peer:discovery', this.onDiscovery)
     await this.channel.close()
+    await this.peerChannel.close()
     for (const p of [PEERS_PROTOCOL, BOOTSTRAP_PROTOCOL, LEADER_PROTOCOL]) {
       await this.host.unhandle(p).catch(() => {})
     }
@@ -197,7 +218,7 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     await this.exchangeAll()
     // A stream to a former leader with nothing outstanding is of no more use.
-    this.channel.closeIdle(this.raft.leader()?.id)
+    this.channel.closeIdle([this.raft.leader()?.id])
     if (!this.isMember()) await this.formationStep()
     else {
       this.formationState = 'member'
@@ -244,16 +265,22 @@ export class ClusterManager {
       self: this.selfInfo(),
       known: this.table.alive(now, this.aliveWindowMs).map((r) => r.info),
     }
+    const targets = this.exchangeTargets()
+    // A --join address whose peer we now know by id, a peer no longer known: let go.
+    this.peerChannel.closeIdle(targets.map((t) => t.key))
     await Promise.all(
-      this.exchangeTargets().map(async ({ key, target }) => {
+      targets.map(async ({ key, target }) => {
         const b = this.backoff.get(key)
         if ((b && now < b.nextAtMs) || this.exchanging.has(key)) return
         this.exchanging.add(key)
         try {
-          const reply = (await requestJson(this.host, target, PEERS_PROTOCOL, message, 2000)) as {
-            self?: unknown
-            known?: unknown
-          }
+          // Keyed by `key`: a peer id, or a --join address whose peer we do not know yet.
+          const answer = await this.peerChannel.request(
+            { id: key, address: target.toString() },
+            Buffer.from(JSON.stringify(message), 'utf8'),
+            2000,
+          )
+          const reply = JSON.parse(utf8(answer)) as { self?: unknown; known?: unknown }
           this.absorb(reply)
           this.backoff.delete(key)
         } catch (err) {
@@ -543,18 +570,18 @@ export class ClusterManager {
   }
 
   /** A request to the leader that came on the channel (the usual way). */
-  private async onChannelRequest(payload: Uint8Array): Promise<Uint8Array> {
+  private async onChannelRequest(payload: Uint8Array, remotePeer: string): Promise<Uint8Array> {
     if (this.raft.state() !== 'leader') {
       const leader = this.raft.leader()
       // A peer that knows the leader forwards, as it came; the caller need not know who leads.
       if (leader && leader.id !== this.options.self.id) return this.channel.request(leader, payload, 10_000)
       throw new NotLeaderError(null)
     }
-    return encodeLeaderAnswer(await this.executeAsLeader(decodeLeaderRequest(payload)))
+    return encodeLeaderAnswer(await this.executeAsLeader(decodeLeaderRequest(payload), remotePeer))
   }
 
   /** A request to the leader that came on `/shoal/leader/1.0.0` (a joining peer's). */
-  private async onLeaderRequest(request: LeaderRequest): Promise<unknown> {
+  private async onLeaderRequest(request: LeaderRequest, remotePeer: string): Promise<unknown> {
     if (this.raft.state() !== 'leader') {
       const leader = this.raft.leader()
       // As above.
@@ -563,13 +590,19 @@ export class ClusterManager {
       }
       throw new NotLeaderError(null)
     }
-    return this.executeAsLeader(request)
+    return this.executeAsLeader(request, remotePeer)
   }
 
-  private async executeAsLeader(request: LeaderRequest): Promise<unknown> {
+  /**
+   * Carries out a request on the leader; `fromPeer` is the peer that sent it, when another.
+   * After a write or a read index, that peer waits until it has applied the index: it is told
+   * the commit index at once (`expediteCommit`), the others with the next append or heartbeat.
+   */
+  private async executeAsLeader(request: LeaderRequest, fromPeer?: string): Promise<unknown> {
     switch (request.type) {
       case 'apply': {
         const r = await this.raft.apply(request.data, { timeoutMs: 10_000 })
+        if (fromPeer) this.raft.expediteCommit(fromPeer, r.index)
         return { index: r.index, response: r.response }
       }
       case 'join': {
@@ -599,7 +632,9 @@ export class ClusterManager {
         // all it had committed (verifyLeader's read index): everything acknowledged before
         // this request is at or below the index it answers. No log entry is written.
         await this.raft.verifyLeader({ timeoutMs: 5000 })
-        return { index: this.raft.stats().commitIndex }
+        const index = this.raft.stats().commitIndex
+        if (fromPeer) this.raft.expediteCommit(fromPeer, index)
+        return { index }
       }
       case 'transfer': {
         await this.raft.leadershipTransfer(request.id)

@@ -13,7 +13,7 @@
  *   const channel = new RequestChannel({ host: libp2pChannelHost(host, '/x/1.0.0'), clock })
  *   await channel.serve(async (payload, remotePeer) => answerFor(payload))
  *   const answer = await channel.request({ id, address }, bytes, 5000)
- *   channel.closeIdle(leaderId)  // now and then: drop streams to peers we no longer use
+ *   channel.closeIdle([leaderId])  // now and then: drop streams to peers we no longer use
  *   await channel.close()
  *
  * Frames produced in one turn of the event loop leave in one send (coalesce.ts): the requests
@@ -393,12 +393,13 @@ export class RequestChannel {
   }
 
   /**
-   * Closes the streams to every peer but `keepPeerId` that have nothing outstanding: the
-   * caller's way of letting go of a peer it no longer sends to (a former leader).
+   * Closes the streams to every peer not in `keep` that have nothing outstanding: the
+   * caller's way of letting go of peers it no longer sends to (a former leader).
    */
-  closeIdle(keepPeerId?: string): void {
+  closeIdle(keep: Iterable<string | undefined> = []): void {
+    const kept = new Set(keep)
     for (const out of [...this.current.values()]) {
-      if (out.target.id !== keepPeerId && out.calls.size === 0) this.kill(out, 'idle', 'unreachable')
+      if (!kept.has(out.target.id) && out.calls.size === 0) this.kill(out, 'idle', 'unreachable')
     }
   }
 
