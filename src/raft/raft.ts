@@ -1263,6 +1263,11 @@ export class Raft extends EventEmitter {
             f.progress.inflight = 0
           }
           void this.pump(f)
+        } else if (f.sentCommit < this.commitIndex) {
+          // Commit-only appends go only to followers that wait for the news (see pumpOnce):
+          // the others hear the latest commit index within one interval all the same.
+          f.commitWanted = Math.max(f.commitWanted, this.commitIndex)
+          void this.pump(f)
         }
       }
       this.checkTransfer()
