@@ -434,4 +434,40 @@ test('over libp2p: pipelined requests on one stream between two real hosts', asy
   }
 })
 
+test('over libp2p: the serving host dies with requests outstanding; they fail "unreachable", and its restart is redialed', async () => {
+  const secret = newClusterSecret()
+  const protocol = '/shoal/test-channel/1.0.0'
+  const [ka, kb] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+  const ha = await createHost({ privateKey: ka, listen: '/ip4/127.0.0.1/tcp/0', secret })
+  let hb = await createHost({ privateKey: kb, listen: '/ip4/127.0.0.1/tcp/0', secret })
+  const address = hb.getMultiaddrs()[0]!.toString()
+  const target = { id: hb.peerId.toString(), address }
+  const a = new RequestChannel({ host: libp2pChannelHost(ha, protocol) })
+  let b = new RequestChannel({ host: libp2pChannelHost(hb, protocol) })
+  try {
+    await b.serve(async (payload) =>
+      dec.decode(payload) === 'hang' ? new Promise<Uint8Array>(() => {}) : payload,
+    )
+    assert.is(dec.decode(await a.request(target, enc.encode('up'), 5000)), 'up')
+    const hanging = a.request(target, enc.encode('hang'), 10_000).catch((e: RpcError) => e)
+    await new Promise((r) => setTimeout(r, 50))
+    await b.close()
+    await hb.stop()
+    const err = (await hanging) as RpcError
+    assert.instance(err, RpcError)
+    assert.is(err.code, 'unreachable')
+    // The same peer (key and address) comes back.
+    hb = await createHost({ privateKey: kb, listen: address.replace(/\/p2p\/.*$/, ''), secret })
+    b = new RequestChannel({ host: libp2pChannelHost(hb, protocol) })
+    await b.serve(async (payload) => payload)
+    assert.is(dec.decode(await a.request(target, enc.encode('again'), 5000)), 'again')
+    assert.is(a.outboundStreams(), 1)
+  } finally {
+    await a.close()
+    await b.close()
+    await ha.stop()
+    await hb.stop()
+  }
+})
+
 test.run()
