@@ -13,12 +13,15 @@
  * and writes the figures to bench/out/api.json.
  *
  *   make bench B=api
+ *   SHOAL_BENCH_CPU_PROF=/tmp/prof make bench B=api   # each peer also writes a --cpu-prof profile there
+ *   SHOAL_BENCH_API_SHOAL_ONLY=1 make bench B=api     # Shoal alone (quick iterations; no figures file)
+ *   SHOAL_BENCH_API_SHOAL_ONLY=many make bench B=api  # ... and only the 64 clients (=one: only the one client)
  */
 
 import '../../src/util/polyfill.js'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
 import { closeHttpAgents, httpRequest } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
@@ -35,6 +38,9 @@ const MEASURE_MS = 5000
 const REQUEST_TIMEOUT_MS = 5000
 const VALUE_BYTES = 100
 const CONFIGMAPS_PATH = '/api/v1/namespaces/default/configmaps'
+const CPU_PROF_DIR = process.env.SHOAL_BENCH_CPU_PROF
+const SHOAL_ONLY_MODE = process.env.SHOAL_BENCH_API_SHOAL_ONLY ?? ''
+const SHOAL_ONLY = ['1', 'many', 'one'].includes(SHOAL_ONLY_MODE)
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -177,6 +183,12 @@ async function measureLoad(
   }
 }
 
+/** The members' CPU per write, e.g. `1.2 cores, 0.85 ms CPU/write`. */
+function cpuPerWrite(l: LoadFigures): string {
+  const perWriteMs = l.opsPerSec > 0 ? (1000 * l.membersCores) / l.opsPerSec : Number.NaN
+  return `${l.membersCores} cores, ${round(perWriteMs, 2)} ms CPU/write`
+}
+
 // ---------------------------------------------------------------- one system, then the other
 
 interface SystemFigures {
@@ -206,13 +218,16 @@ async function measureSystem(
         `bench/api: ${cluster.name}: a first write failed: ${check.status} ${check.error ?? ''}`,
       )
     }
-    const many = await measureLoad(cluster, write, MANY_CLIENTS, 'spread', prefix)
+    const skip = (phase: string): boolean =>
+      SHOAL_ONLY && SHOAL_ONLY_MODE !== '1' && SHOAL_ONLY_MODE !== phase
+    const idle = { opsPerSec: 0, p50Ms: Number.NaN, p99Ms: Number.NaN } as LoadFigures
+    const many = skip('many') ? idle : await measureLoad(cluster, write, MANY_CLIENTS, 'spread', prefix)
     log(
-      `${cluster.name}: ${MANY_CLIENTS} clients: ${many.opsPerSec} writes/s, p50 ${many.p50Ms} ms, p99 ${many.p99Ms} ms`,
+      `${cluster.name}: ${MANY_CLIENTS} clients: ${many.opsPerSec} writes/s, p50 ${many.p50Ms} ms, p99 ${many.p99Ms} ms, members ${cpuPerWrite(many)}`,
     )
-    const one = await measureLoad(cluster, write, 1, 'leader', `${prefix}one`)
+    const one = skip('one') ? idle : await measureLoad(cluster, write, 1, 'leader', `${prefix}one`)
     log(
-      `${cluster.name}: 1 client (leader): ${one.opsPerSec} writes/s, p50 ${one.p50Ms} ms, p99 ${one.p99Ms} ms`,
+      `${cluster.name}: 1 client (leader): ${one.opsPerSec} writes/s, p50 ${one.p50Ms} ms, p99 ${one.p99Ms} ms, members ${cpuPerWrite(one)}`,
     )
     return { name: cluster.name, api, startSeconds, many, one }
   } catch (err) {
@@ -287,7 +302,14 @@ async function main(): Promise<void> {
   const dir = tempDir('shoal-bench-api-')
   try {
     const shoalRoot = join(dir, 'shoal')
-    const shoalCluster = new ShoalCluster({ projectRoot: root, root: shoalRoot, block: SHOAL_BLOCK })
+    const cpuProfDir = CPU_PROF_DIR ? resolve(CPU_PROF_DIR) : undefined
+    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true })
+    const shoalCluster = new ShoalCluster({
+      projectRoot: root,
+      root: shoalRoot,
+      block: SHOAL_BLOCK,
+      cpuProfDir,
+    })
     const shoalEndpoints = new Map<number, ApiEndpoint>()
     const shoal = await measureSystem(
       shoalCluster,
@@ -303,6 +325,12 @@ async function main(): Promise<void> {
       },
       '',
     )
+    if (SHOAL_ONLY) {
+      log(
+        `bench/api: Shoal only (SHOAL_BENCH_API_SHOAL_ONLY=${SHOAL_ONLY_MODE}): no etcd run, no figures file`,
+      )
+      return
+    }
     const etcdCluster = new EtcdCluster({ root: join(dir, 'etcd'), block: ETCD_BLOCK })
     const anchor = await measureSystem(
       etcdCluster,

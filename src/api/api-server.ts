@@ -758,7 +758,7 @@ export class ApiServer {
 
   /** Carries a command to the leader, waits until this peer applied it, returns the result. */
   private async propose(command: StoreCommand): Promise<StoreResult> {
-    const data = Buffer.from(encodeStoreCommand(command)).toString('base64')
+    const data = encodeStoreCommand(command)
     const { index, response } = (await this.options.cluster.leaderCall({ type: 'apply', data }, 10_000)) as {
       index: number
       response: StoreResult

@@ -112,7 +112,7 @@ export function shoalRoutes(cluster: ClusterManager, store: ObjectStore) {
             : { op: 'delete' as const, key: `debug/${key}` }
         const r = (await cluster.leaderCall({
           type: 'apply',
-          data: Buffer.from(encodeStoreCommand(command)).toString('base64'),
+          data: encodeStoreCommand(command),
         })) as {
           index: number
         }

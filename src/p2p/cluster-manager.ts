@@ -1,13 +1,16 @@
 /**
  * ClusterManager: turns identical daemons into one cluster and keeps it whole.
  *
- * - Peer exchange (`/shoal/peers/1.0.0`): every tick, each peer tells the peers it knows
- *   (and the `--join` addresses) who it is and whom it knows; so every peer learns every
- *   other's address, and unreachable ones are retried with back-off.
+ * - Peer exchange (`/shoal/peers-channel/1.0.0`, one long-lived stream per peer): every
+ *   tick, each peer tells the peers it knows (and the `--join` addresses) who it is and whom
+ *   it knows; so every peer learns every other's address, and unreachable ones are retried
+ *   with back-off. (`/shoal/peers/1.0.0`, one stream per exchange, is still served.)
  * - Formation (`/shoal/bootstrap/1.0.0`): fresh peers with `--bootstrap-expect N` bootstrap
  *   exactly one configuration (see formation.ts for the protocol and why it is safe).
- * - Requests to the leader (`/shoal/leader/1.0.0`): apply, join, leave, remove, transfer —
- *   sent to whichever peer leads, from any peer.
+ * - Requests to the leader: apply, join, leave, remove, transfer, read-index — sent to
+ *   whichever peer leads, from any peer, on one long-lived pipelined stream per leader
+ *   (`/shoal/leader-channel/1.0.0`, request-channel.ts). `/shoal/leader/1.0.0` (one JSON
+ *   request per stream) is still served: a peer that is not a member yet asks to join on it.
  * - Autopilot (on the leader): promotion, replacement and removal (autopilot.ts), and the
  *   member registry (names and API addresses, kept in the replicated state).
  */
@@ -31,16 +34,25 @@ import { type BootstrapLock, decideFormation, mayAcceptProposal } from './format
 import type { ShoalHost } from './host.js'
 import { handleJson, RpcError, requestJson } from './json-rpc.js'
 import { isPeerInfo, type PeerInfo, PeerTable } from './peer-table.js'
+import { libp2pChannelHost, RequestChannel } from './request-channel.js'
 
 export const PEERS_PROTOCOL = '/shoal/peers/1.0.0'
+/**
+ * Peer exchange on one long-lived stream per peer: a stream per exchange (every 500 ms to
+ * every peer) cost a protocol negotiation and peer-store updates each time, most of an idle
+ * peer's CPU.
+ */
+export const PEERS_CHANNEL_PROTOCOL = '/shoal/peers-channel/1.0.0'
 export const BOOTSTRAP_PROTOCOL = '/shoal/bootstrap/1.0.0'
 export const LEADER_PROTOCOL = '/shoal/leader/1.0.0'
+/** Requests to the leader on one long-lived, pipelined stream per leader (the hot path: forwarded writes). */
+export const LEADER_CHANNEL_PROTOCOL = '/shoal/leader-channel/1.0.0'
 
 const LOCK_FILE = 'bootstrap-lock.json'
 
 /** A request carried to the leader. */
 export type LeaderRequest =
-  | { type: 'apply'; data: string }
+  | { type: 'apply'; data: Uint8Array }
   | { type: 'join'; peer: PeerInfo }
   | { type: 'leave'; id: string }
   | { type: 'remove'; id: string }
@@ -107,6 +119,8 @@ export class ClusterManager {
   private readonly aliveWindowMs: number
   private readonly autopilotConfig: AutopilotConfig
   private timer: TimerHandle | null = null
+  private readonly channel: RequestChannel
+  private readonly peerChannel: RequestChannel
   private stopped = false
   private lock: BootstrapLock | null = null
   private proposing: string | null = null
@@ -141,6 +155,18 @@ export class ClusterManager {
     this.aliveWindowMs = options.aliveWindowMs ?? 3000
     this.autopilotConfig = { ...defaultAutopilotConfig(), ...options.autopilot }
     this.table = new PeerTable(options.self.id)
+    this.channel = new RequestChannel({
+      host: libp2pChannelHost(options.host, LEADER_CHANNEL_PROTOCOL),
+      clock: options.clock,
+      logger: options.logger,
+    })
+    this.peerChannel = new RequestChannel({
+      host: libp2pChannelHost(options.host, PEERS_CHANNEL_PROTOCOL),
+      clock: options.clock,
+      logger: options.logger,
+      // Exchanges are small and one at a time per target (see `exchanging`).
+      maxInflightPerPeer: 4,
+    })
   }
 
   /** This peer's own record, as it tells others. */
@@ -157,7 +183,13 @@ export class ClusterManager {
     this.lock = this.readLock()
     await handleJson(this.host, PEERS_PROTOCOL, (req, remote) => this.onExchange(req, remote))
     await handleJson(this.host, BOOTSTRAP_PROTOCOL, (req) => this.onBootstrap(req))
-    await handleJson(this.host, LEADER_PROTOCOL, (req) => this.onLeaderRequest(req))
+    await handleJson(this.host, LEADER_PROTOCOL, (req, remote) =>
+      this.onLeaderRequest(fromJsonRequest(req), remote),
+    )
+    await this.channel.serve((payload, remote) => this.onChannelRequest(payload, remote))
+    await this.peerChannel.serve(async (payload, remote) =>
+      Buffer.from(JSON.stringify(await this.onExchange(JSON.parse(utf8(payload)), remote)), 'utf8'),
+    )
     this.host.addEventListener('peer:discovery', this.onDiscovery)
     this.schedule(0)
   }
@@ -167,6 +199,8 @@ export class ClusterManager {
     this.stopped = true
     this.clock.clearTimeout(this.timer)
     this.host.removeEventListener('peer:discovery', this.onDiscovery)
+    await this.channel.close()
+    await this.peerChannel.close()
     for (const p of [PEERS_PROTOCOL, BOOTSTRAP_PROTOCOL, LEADER_PROTOCOL]) {
       await this.host.unhandle(p).catch(() => {})
     }
@@ -183,6 +217,8 @@ export class ClusterManager {
 
   private async tick(): Promise<void> {
     await this.exchangeAll()
+    // A stream to a former leader with nothing outstanding is of no more use.
+    this.channel.closeIdle([this.raft.leader()?.id])
     if (!this.isMember()) await this.formationStep()
     else {
       this.formationState = 'member'
@@ -229,16 +265,22 @@ export class ClusterManager {
       self: this.selfInfo(),
       known: this.table.alive(now, this.aliveWindowMs).map((r) => r.info),
     }
+    const targets = this.exchangeTargets()
+    // A --join address whose peer we now know by id, a peer no longer known: let go.
+    this.peerChannel.closeIdle(targets.map((t) => t.key))
     await Promise.all(
-      this.exchangeTargets().map(async ({ key, target }) => {
+      targets.map(async ({ key, target }) => {
         const b = this.backoff.get(key)
         if ((b && now < b.nextAtMs) || this.exchanging.has(key)) return
         this.exchanging.add(key)
         try {
-          const reply = (await requestJson(this.host, target, PEERS_PROTOCOL, message, 2000)) as {
-            self?: unknown
-            known?: unknown
-          }
+          // Keyed by `key`: a peer id, or a --join address whose peer we do not know yet.
+          const answer = await this.peerChannel.request(
+            { id: key, address: target.toString() },
+            Buffer.from(JSON.stringify(message), 'utf8'),
+            2000,
+          )
+          const reply = JSON.parse(utf8(answer)) as { self?: unknown; known?: unknown }
           this.absorb(reply)
           this.backoff.delete(key)
         } catch (err) {
@@ -329,7 +371,7 @@ export class ClusterManager {
             this.host,
             multiaddr(member.address),
             LEADER_PROTOCOL,
-            { type: 'join', peer: this.selfInfo() },
+            { type: 'join', peer: this.selfInfo() } satisfies LeaderRequest,
             5000,
           )
           this.log.info({ via: member.name }, 'asked to join the cluster')
@@ -460,10 +502,24 @@ export class ClusterManager {
 
   // ---------------------------------------------------------------- requests to the leader
 
-  /** Carries `request` to the leader (this peer or another) and returns its answer. */
+  /**
+   * Carries `request` to the leader (this peer or another) and returns its answer.
+   *
+   * Retries until `timeoutMs`: when there is no leader, when the peer asked no longer leads,
+   * when the request was never sent, and when the stream to the leader broke after it was
+   * sent. That last one may have been carried out already (the leader may have committed it
+   * and died before answering), so a retried write can be applied twice: a create then
+   * answers 409 AlreadyExists, an update with a `resourceVersion` 409 Conflict, and a patch
+   * without one is applied again. That is the ambiguity one stream per request had too;
+   * the shared stream does not widen it (a request fails only when its own stream breaks; a
+   * timeout or a silent stream never aborts the others, see request-channel.ts).
+   */
   async leaderCall(request: LeaderRequest, timeoutMs = 10_000): Promise<unknown> {
     const deadline = this.clock.now() + timeoutMs
-    let lastError: Error = new LeaderRequestError('no leader')
+    // Made only when needed: an Error captures a stack, which costs more than a forwarded write.
+    let lastError: Error | undefined
+    // Encoded once, on the first attempt that forwards it.
+    let payload: Uint8Array | undefined
     while (this.clock.now() < deadline && !this.stopped) {
       if (this.raft.state() === 'leader') {
         try {
@@ -476,23 +532,25 @@ export class ClusterManager {
         const leader = this.raft.leader()
         if (leader) {
           try {
-            return await requestJson(
-              this.host,
-              multiaddr(leader.address),
-              LEADER_PROTOCOL,
-              request,
-              deadline - this.clock.now(),
+            payload ??= encodeLeaderRequest(request)
+            return decodeLeaderAnswer(
+              await this.channel.request(leader, payload, deadline - this.clock.now()),
             )
           } catch (err) {
             lastError = err as Error
-            if (err instanceof RpcError && err.code === 'remote' && !/not the leader/.test(err.message))
+            if (
+              err instanceof RpcError &&
+              (err.code === 'protocol' || (err.code === 'remote' && !/not the leader/.test(err.message)))
+            )
               throw err
           }
         }
       }
       await this.leaderChangeOr(100)
     }
-    throw new LeaderRequestError(`no leader answered within ${timeoutMs} ms: ${lastError.message}`)
+    throw new LeaderRequestError(
+      `no leader answered within ${timeoutMs} ms: ${lastError?.message ?? 'no leader'}`,
+    )
   }
 
   /**
@@ -511,22 +569,40 @@ export class ClusterManager {
     })
   }
 
-  private async onLeaderRequest(request: unknown): Promise<unknown> {
+  /** A request to the leader that came on the channel (the usual way). */
+  private async onChannelRequest(payload: Uint8Array, remotePeer: string): Promise<Uint8Array> {
     if (this.raft.state() !== 'leader') {
       const leader = this.raft.leader()
-      // A peer that knows the leader forwards; the caller need not know who leads.
+      // A peer that knows the leader forwards, as it came; the caller need not know who leads.
+      if (leader && leader.id !== this.options.self.id) return this.channel.request(leader, payload, 10_000)
+      throw new NotLeaderError(null)
+    }
+    return encodeLeaderAnswer(await this.executeAsLeader(decodeLeaderRequest(payload), remotePeer))
+  }
+
+  /** A request to the leader that came on `/shoal/leader/1.0.0` (a joining peer's). */
+  private async onLeaderRequest(request: LeaderRequest, remotePeer: string): Promise<unknown> {
+    if (this.raft.state() !== 'leader') {
+      const leader = this.raft.leader()
+      // As above.
       if (leader && leader.id !== this.options.self.id) {
-        return requestJson(this.host, multiaddr(leader.address), LEADER_PROTOCOL, request, 10_000)
+        return decodeLeaderAnswer(await this.channel.request(leader, encodeLeaderRequest(request), 10_000))
       }
       throw new NotLeaderError(null)
     }
-    return this.executeAsLeader(request as LeaderRequest)
+    return this.executeAsLeader(request, remotePeer)
   }
 
-  private async executeAsLeader(request: LeaderRequest): Promise<unknown> {
+  /**
+   * Carries out a request on the leader; `fromPeer` is the peer that sent it, when another.
+   * After a write or a read index, that peer waits until it has applied the index: it is told
+   * the commit index at once (`expediteCommit`), the others with the next append or heartbeat.
+   */
+  private async executeAsLeader(request: LeaderRequest, fromPeer?: string): Promise<unknown> {
     switch (request.type) {
       case 'apply': {
-        const r = await this.raft.apply(Buffer.from(request.data, 'base64'), { timeoutMs: 10_000 })
+        const r = await this.raft.apply(request.data, { timeoutMs: 10_000 })
+        if (fromPeer) this.raft.expediteCommit(fromPeer, r.index)
         return { index: r.index, response: r.response }
       }
       case 'join': {
@@ -556,7 +632,9 @@ export class ClusterManager {
         // all it had committed (verifyLeader's read index): everything acknowledged before
         // this request is at or below the index it answers. No log entry is written.
         await this.raft.verifyLeader({ timeoutMs: 5000 })
-        return { index: this.raft.stats().commitIndex }
+        const index = this.raft.stats().commitIndex
+        if (fromPeer) this.raft.expediteCommit(fromPeer, index)
+        return { index }
       }
       case 'transfer': {
         await this.raft.leadershipTransfer(request.id)
@@ -718,4 +796,64 @@ export class ClusterManager {
     }
     return null
   }
+}
+
+// ---------------------------------------------------------------- leader requests on the wire
+
+/** How a leader request's payload on the channel starts. Never renumber. */
+enum LeaderRequestEncoding {
+  /** The rest is the request as UTF-8 JSON. */
+  Json = 0,
+  /** An `apply`: the rest is the command's bytes, as they are (no JSON, no base64). */
+  Apply = 1,
+}
+
+/** A leader request as a channel payload. */
+export function encodeLeaderRequest(request: LeaderRequest): Uint8Array {
+  const body = request.type === 'apply' ? request.data : Buffer.from(JSON.stringify(request), 'utf8')
+  const payload = new Uint8Array(1 + body.length)
+  payload[0] = request.type === 'apply' ? LeaderRequestEncoding.Apply : LeaderRequestEncoding.Json
+  payload.set(body, 1)
+  return payload
+}
+
+/** The leader request in a channel payload; throws on one it cannot read. */
+export function decodeLeaderRequest(payload: Uint8Array): LeaderRequest {
+  const body = payload.subarray(1)
+  switch (payload[0]) {
+    case LeaderRequestEncoding.Apply:
+      // A copy: the log keeps the command, and a view would keep the whole received chunk alive.
+      return { type: 'apply', data: body.slice() }
+    case LeaderRequestEncoding.Json:
+      return fromJsonRequest(JSON.parse(utf8(body)))
+    default:
+      throw new Error(`unknown leader request encoding ${payload[0]}`)
+  }
+}
+
+/** A leader's answer as a channel payload: UTF-8 JSON. */
+export function encodeLeaderAnswer(answer: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(answer ?? {}), 'utf8')
+}
+
+export function decodeLeaderAnswer(payload: Uint8Array): unknown {
+  try {
+    return JSON.parse(utf8(payload))
+  } catch (err) {
+    throw new RpcError(`malformed answer from the leader: ${(err as Error).message}`, 'protocol')
+  }
+}
+
+/** A leader request parsed from JSON: an `apply`'s command travels there as base64. */
+function fromJsonRequest(request: unknown): LeaderRequest {
+  const r = request as { type?: unknown; data?: unknown }
+  if (r && r.type === 'apply') {
+    if (typeof r.data !== 'string') throw new Error('apply: the command must be a base64 string')
+    return { type: 'apply', data: Buffer.from(r.data, 'base64') }
+  }
+  return request as LeaderRequest
+}
+
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }

@@ -12,12 +12,16 @@ import type { ShoalHost } from './host.js'
 /** The largest control message accepted: past it the stream is aborted. */
 export const MAX_JSON_MESSAGE_BYTES = 4 * 1024 * 1024
 
-/** A control request failed: the peer is unreachable, too slow, or refused it. */
+/**
+ * A request to a peer failed: the peer is unreachable or too slow, it refused the request
+ * ('remote', with its message), the bytes made no sense ('protocol'), too many requests were
+ * outstanding ('overloaded', never sent), or the sender is closing ('closed').
+ */
 export class RpcError extends Error {
   override name = 'RpcError'
   constructor(
     message: string,
-    readonly code: 'unreachable' | 'timeout' | 'remote' | 'protocol',
+    readonly code: 'unreachable' | 'timeout' | 'remote' | 'protocol' | 'overloaded' | 'closed',
   ) {
     super(message)
   }

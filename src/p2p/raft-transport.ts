@@ -3,7 +3,8 @@
  *
  * Each server keeps one long-lived outbound stream per peer it talks to, opened on the first
  * request and reused: requests are pipelined on it in send order, each frame tagged with a
- * request id that its answer carries back (frames: src/p2p/raft-codec.ts). On the serving
+ * request id that its answer carries back (frames: src/p2p/raft-codec.ts); frames produced in
+ * one turn of the event loop leave in one send (coalesce.ts). On the serving
  * side every request is handed to the installed `RpcHandler` as it arrives and its answer is
  * written when it settles, so answers may overtake one another; the ids pair them up.
  *
@@ -48,6 +49,7 @@ import {
 } from '../raft/transport.js'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import { type Logger, silentLogger } from '../util/logger.js'
+import { COALESCE_MAX_BYTES, type Defer, defaultDefer, takeFrames } from './coalesce.js'
 import {
   encodeFrame,
   type Frame,
@@ -127,6 +129,8 @@ export interface Libp2pRaftTransportOptions {
   checkSenderId?: boolean
   /** Times RPC and dial timeouts. Default: `SystemClock`. */
   clock?: Clock
+  /** When queued frames are sent: at the end of the event loop's turn (`setImmediate`) by default. */
+  defer?: Defer
   /** Debug-level logs of streams opening and failing; never payloads. Default: silent. */
   logger?: Logger
 }
@@ -165,6 +169,7 @@ interface Channel {
   /** Requests not yet handed to the stream (it is opening, or needs to drain), in send order. */
   readonly queue: Call[]
   waitingDrain: boolean
+  flushScheduled: boolean
   readonly decoder: FrameDecoder
   /** Clock time the stream opened or last delivered a frame. */
   lastReceivedMs: number
@@ -179,9 +184,10 @@ interface InboundStream {
   active: number
   paused: boolean
   closed: boolean
-  /** Answers waiting for the stream to drain. */
+  /** Answers waiting to be sent (at the end of this turn, or once the stream drains). */
   readonly queue: Uint8Array[]
   waitingDrain: boolean
+  flushScheduled: boolean
 }
 
 /**
@@ -201,6 +207,7 @@ export class Libp2pRaftTransport implements Transport {
   private readonly dialTimeoutMs: number
   private readonly silentStreamMs: number
   private readonly checkSenderId: boolean
+  private readonly defer: Defer
 
   private handler: RpcHandler | undefined
   private starting: Promise<void> | undefined
@@ -224,6 +231,7 @@ export class Libp2pRaftTransport implements Transport {
     this.dialTimeoutMs = positiveInteger('dialTimeoutMs', options.dialTimeoutMs ?? 10_000)
     this.silentStreamMs = positiveInteger('silentStreamMs', options.silentStreamMs ?? 5000)
     this.checkSenderId = options.checkSenderId ?? true
+    this.defer = options.defer ?? defaultDefer
     this.localAddress = resolveLocalAddress(this.host, options.localAddress)
   }
 
@@ -351,7 +359,7 @@ export class Libp2pRaftTransport implements Transport {
       call.timer = this.clock.setTimeout(() => this.timeOut(ch, call, opts.timeoutMs), opts.timeoutMs)
       ch.calls.set(requestId, call)
       ch.queue.push(call)
-      this.flush(ch)
+      this.scheduleFlush(ch)
     })
   }
 
@@ -363,6 +371,7 @@ export class Libp2pRaftTransport implements Transport {
       calls: new Map(),
       queue: [],
       waitingDrain: false,
+      flushScheduled: false,
       decoder: new FrameDecoder(this.maxFrameBytes),
       lastReceivedMs: this.clock.now(),
     }
@@ -442,18 +451,37 @@ export class Libp2pRaftTransport implements Transport {
     }
   }
 
-  /** Hands queued frames to the stream in order until it asks to drain. */
+  /** Sends what is queued at the end of this turn of the event loop, with whatever else comes. */
+  private scheduleFlush(channel: Channel): void {
+    if (channel.flushScheduled) return
+    channel.flushScheduled = true
+    this.defer(() => {
+      channel.flushScheduled = false
+      this.flush(channel)
+    })
+  }
+
+  /** Hands queued frames to the stream in order, joined, until it asks to drain. */
   private flush(channel: Channel): void {
     const stream = channel.stream
     if (channel.state !== 'open' || !stream || channel.waitingDrain) return
+    const now = this.clock.now()
     while (channel.queue.length > 0) {
-      const call = channel.queue.shift()!
-      const frame = call.frame!
-      call.frame = undefined
-      call.sentAtMs = this.clock.now()
+      const frames: Uint8Array[] = []
+      let bytes = 0
+      while (channel.queue.length > 0) {
+        const call = channel.queue[0]!
+        const frame = call.frame!
+        if (frames.length > 0 && bytes + frame.length > COALESCE_MAX_BYTES) break
+        channel.queue.shift()
+        frames.push(frame)
+        bytes += frame.length
+        call.frame = undefined
+        call.sentAtMs = now
+      }
       let more: boolean
       try {
-        more = stream.send(frame)
+        more = stream.send(takeFrames(frames, Number.POSITIVE_INFINITY).bytes)
       } catch (err) {
         this.kill(channel, `send failed: ${errorMessage(err)}`, 'unreachable')
         return
@@ -585,6 +613,7 @@ export class Libp2pRaftTransport implements Transport {
       closed: false,
       queue: [],
       waitingDrain: false,
+      flushScheduled: false,
     }
     this.inbound.add(s)
     stream.addEventListener('message', (evt: StreamMessageEvent) => {
@@ -694,7 +723,13 @@ export class Libp2pRaftTransport implements Transport {
           return
         }
         s.queue.push(bytes)
-        this.flushAnswers(s)
+        if (!s.flushScheduled) {
+          s.flushScheduled = true
+          this.defer(() => {
+            s.flushScheduled = false
+            this.flushAnswers(s)
+          })
+        }
       })
       .catch((err: unknown) => {
         // Only a bug could land here (every step above handles its own failures); the caller
@@ -706,8 +741,8 @@ export class Libp2pRaftTransport implements Transport {
   private flushAnswers(s: InboundStream): void {
     if (s.waitingDrain) return
     while (s.queue.length > 0 && !s.closed) {
-      const bytes = s.queue.shift()!
-      s.active--
+      const { bytes, count } = takeFrames(s.queue, COALESCE_MAX_BYTES)
+      s.active -= count
       let more: boolean
       try {
         more = s.stream.send(bytes)

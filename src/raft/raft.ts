@@ -139,6 +139,11 @@ interface FollowerState {
   snapshotRetryAtMs: number
   /** The leaderCommit of the last AppendEntries sent. */
   sentCommit: number
+  /**
+   * The commit index this follower waits to hear of (see `expediteCommit`): sent at once
+   * rather than with the next append or heartbeat.
+   */
+  commitWanted: number
 }
 
 type FutureKind = LogType
@@ -409,6 +414,19 @@ export class Raft extends EventEmitter {
       }
       this.appliedWaiters.add(waiter)
     })
+  }
+
+  /**
+   * On the leader: tells follower `id` the commit index at once (up to `index`), rather than
+   * with the next append or heartbeat (≤ the heartbeat interval later). For a follower that is
+   * waiting for it: it forwarded a write or a read-index request for its client and answers
+   * once it has applied that far. Does nothing on a follower or for an unknown id.
+   */
+  expediteCommit(id: ServerId, index: number): void {
+    const f = this.followers.get(id)
+    if (this.raftState !== 'leader' || !f || f.commitWanted >= index) return
+    f.commitWanted = index
+    void this.pump(f)
   }
 
   private notifyApplied(): void {
@@ -1067,6 +1085,7 @@ export class Raft extends EventEmitter {
         backoffUntilMs: 0,
         snapshotRetryAtMs: 0,
         sentCommit: 0,
+        commitWanted: 0,
       })
     }
   }
@@ -1244,6 +1263,11 @@ export class Raft extends EventEmitter {
             f.progress.inflight = 0
           }
           void this.pump(f)
+        } else if (f.sentCommit < this.commitIndex) {
+          // Commit-only appends go only to followers that wait for the news (see pumpOnce):
+          // the others hear the latest commit index within one interval all the same.
+          f.commitWanted = Math.max(f.commitWanted, this.commitIndex)
+          void this.pump(f)
         }
       }
       this.checkTransfer()
@@ -1306,9 +1330,15 @@ export class Raft extends EventEmitter {
       p.inflight = f.inflight.size
       if (!canSend(p, this.config.maxInflightAppends)) return
       const hasEntries = p.nextIndex <= this.lastLogIndex
-      // A new commit index is news too: followers apply (and answer reads) without waiting
-      // for the next heartbeat.
-      const commitNews = f.sentCommit < this.commitIndex && p.matchIndex >= f.sentCommit
+      // A new commit index travels with the next append or heartbeat (every append carries
+      // it), except to a follower that waits for it (`expediteCommit`): that one gets an append
+      // now — unless one is in flight already, whose answer pumps again and sends the news
+      // then, usually with the next entries. A commit-only append is a message and an answer
+      // on the wire for each follower; most followers have no use for it before the next one.
+      const commitNews =
+        f.sentCommit < Math.min(this.commitIndex, f.commitWanted) &&
+        p.matchIndex >= f.sentCommit &&
+        f.inflight.size === 0
       if (!hasEntries && !f.wantHeartbeat && !commitNews) return
       if (this.clock.now() < f.backoffUntilMs && !f.wantHeartbeat) return
       const prevIndex = p.nextIndex - 1

@@ -390,9 +390,13 @@ export class ObjectStore implements FSM {
     }
   }
 
+  /**
+   * Takes `cmd.object` over (no copy: every caller passes one of its own, freshly parsed from
+   * the log entry or freshly merged by a patch).
+   */
   private create(cmd: Extract<StoreCommand, { op: 'create' }>, index: number): StoreResult {
     const rt = this.typeOf(cmd.resource)
-    const obj = clone(cmd.object)
+    const obj = cmd.object
     if (!obj || typeof obj !== 'object' || typeof obj.metadata !== 'object' || obj.metadata === null) {
       throw new BadRequestError('the object has no metadata')
     }

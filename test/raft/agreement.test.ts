@@ -38,6 +38,39 @@ test('RPC counts: 10 entries take few RPCs', async () => {
   await c.shutdown()
 })
 
+test('commit notices: followers hear a new commit index with the next append or heartbeat; at once when one waits for it', async () => {
+  const c = new SimCluster({ servers: 3, seed: 14 })
+  await c.start()
+  const leader = await c.waitForLeader()
+  await c.apply({ op: 'put', key: 'warm', value: 'up' })
+  await c.run(200)
+  const [f1, f2] = c.nodes.map((n) => n.id).filter((id) => id !== leader) as [string, string]
+  // Committed and answered between two heartbeats: no commit-only append went out.
+  const p = c.raft(leader).apply(encodeCommand({ op: 'put', key: 'a', value: '1' }), { timeoutMs: 2000 })
+  let index = 0
+  p.then((r) => {
+    index = r.index
+  })
+  // In 1 ms steps, so that we look as soon as it is answered (seeded: no heartbeat falls there).
+  for (let ms = 0; index === 0 && ms < 100; ms++) await c.run(1)
+  assert.ok(index > 0, 'committed')
+  assert.ok(c.raft(f1).stats().commitIndex < index)
+  assert.ok(c.raft(f2).stats().commitIndex < index)
+  // f1 waits for it (it forwarded the write): told at once.
+  c.raft(leader).expediteCommit(f1, index)
+  for (let ms = 0; c.raft(f1).stats().commitIndex < index && ms < 10; ms++) await c.run(1)
+  assert.ok(c.raft(f1).stats().commitIndex >= index, 'the waiting follower is told at once')
+  assert.ok(c.raft(f2).stats().commitIndex < index)
+  // The other hears it with the next heartbeat (one interval: 50 ms).
+  await c.run(51)
+  assert.ok(c.raft(f2).stats().commitIndex >= index, 'the other with the next heartbeat')
+  // A follower (or an unknown id) cannot expedite anything.
+  c.raft(f1).expediteCommit(f2, index + 10)
+  c.raft(leader).expediteCommit('nobody', index)
+  c.assertSafe()
+  await c.shutdown()
+})
+
 test('follower failure: agreement goes on with a majority and stops without one', async () => {
   const c = new SimCluster({ servers: 3, seed: 13 })
   await c.start()
