@@ -26,13 +26,7 @@ import type { ClusterManager } from '../p2p/cluster-manager.js'
 import type { Raft } from '../raft/raft.js'
 import { BadRequestError, InvalidError, NotFoundError, StoreError } from '../store/errors.js'
 import { strictDecodingMessage, unknownFields } from '../store/known-fields.js'
-import {
-  encodeStoreCommand,
-  type ObjectStore,
-  type PatchType,
-  type StoreCommand,
-  type StoreResult,
-} from '../store/object-store.js'
+import type { ObjectStore, PatchType, StoreCommand, StoreResult } from '../store/object-store.js'
 import { applyMergePatch } from '../store/patch.js'
 import { type ResourceType, resourceType } from '../store/resources.js'
 import {
@@ -61,6 +55,7 @@ import {
   isKubernetesProtobufContentType,
   UnsupportedProtobufKindError,
 } from './protobuf.js'
+import { RaftStoreClient } from './raft-store-client.js'
 import { TokenBucketLimiter } from './rate-limit.js'
 import { tableIncludeObject, toTable, wantsTable } from './table.js'
 
@@ -309,9 +304,11 @@ export class ApiServer {
   private readonly log: Logger
   private readonly limiter: TokenBucketLimiter
   private readonly openWatches = new Set<ServerResponse>()
+  private readonly writer: RaftStoreClient
 
   constructor(private readonly options: ApiServerOptions) {
     this.log = options.logger.child({ component: 'api' })
+    this.writer = new RaftStoreClient(options.store, options.raft, options.cluster)
     const rate = options.rateLimitPerSecond ?? 5000
     this.limiter = new TokenBucketLimiter(options.clock, rate, rate * 2)
   }
@@ -757,15 +754,8 @@ export class ApiServer {
   // ---------------------------------------------------------------- writes
 
   /** Carries a command to the leader, waits until this peer applied it, returns the result. */
-  private async propose(command: StoreCommand): Promise<StoreResult> {
-    const data = encodeStoreCommand(command)
-    const { index, response } = (await this.options.cluster.leaderCall({ type: 'apply', data }, 10_000)) as {
-      index: number
-      response: StoreResult
-    }
-    // Read-your-writes on this peer: answer once our own copy has the write.
-    await this.options.raft.waitApplied(index, 5000)
-    return response
+  private propose(command: StoreCommand): Promise<StoreResult> {
+    return this.writer.propose(command)
   }
 
   private answer(res: ServerResponse, result: StoreResult, successCode = 200): void {

@@ -24,6 +24,7 @@ import {
 import { NodeAgent } from '../agent/node-agent.js'
 import { ApiServer } from '../api/api-server.js'
 import { ApiMetrics } from '../api/metrics.js'
+import { RaftStoreClient } from '../api/raft-store-client.js'
 import { shoalRoutes } from '../api/shoal-routes.js'
 import { deriveApiToken, deriveClusterCa, issueServingCert } from '../api/tls.js'
 import { ControllerManager } from '../controllers/controller-manager.js'
@@ -45,7 +46,6 @@ import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
 import { SHOAL_VERSION } from '../util/version.js'
-import { RaftStoreClient } from './raft-store-client.js'
 
 /** The flags of `shoal agent` (PRODUCT.md §2). */
 export interface PeerDaemonOptions {

@@ -1,5 +1,6 @@
 /**
- * RaftStoreClient: the StoreClient of a running peer. Writes travel to the leader (this peer
+ * RaftStoreClient: the StoreClient of a running peer (its API, agent and controllers all write
+ * through one). Writes travel to the leader (this peer
  * or another) through the cluster manager, and answer once this peer has applied them, so the
  * writer reads its own write from its local copy.
  */
@@ -23,7 +24,7 @@ export class RaftStoreClient implements StoreClient {
   ) {}
 
   async propose(command: StoreCommand): Promise<StoreResult> {
-    const data = Buffer.from(encodeStoreCommand(command)).toString('base64')
+    const data = encodeStoreCommand(command)
     const { index, response } = (await this.cluster.leaderCall({ type: 'apply', data }, this.timeoutMs)) as {
       index: number
       response: StoreResult
