@@ -133,6 +133,8 @@ export class NodeAgent {
   private stopped = false
   private runtimeVersion = ''
   private registered = false
+  /** Whether this peer's copy of the store has caught up with the cluster since the start. */
+  private caughtUp = false
 
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.logger.child({ component: 'agent' })
@@ -179,6 +181,7 @@ export class NodeAgent {
     })
     await this.relistAndEnqueue()
     for (const uid of this.pods.keys()) this.enqueue(uid)
+    void this.catchUp()
     // The Node is registered, then heart-beats, once the cluster has a leader: a peer starts
     // (and runs the pods it has) before it has found the others.
     void this.registerNode().then(
@@ -194,6 +197,21 @@ export class NodeAgent {
       { node: this.nodeName, runtime: this.runtimeVersion, pods: this.pods.size },
       'node agent started',
     )
+  }
+
+  /** Waits (retrying while there is no leader) until the local copy is current, then resyncs. */
+  private async catchUp(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.client.waitCaughtUp()
+        this.caughtUp = true
+        await this.resync()
+        return
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'store not caught up yet')
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 1000))
+      }
+    }
   }
 
   /** Stops the loops. Containers keep running: a restarted agent adopts them. */
@@ -421,6 +439,12 @@ export class NodeAgent {
     })
     let state = mine(view)
     if (!pod) {
+      // Before this peer's copy has caught up (a restart replays the log), a pod missing from
+      // it may exist all the same: its containers are left alone until the copy is current.
+      if (!this.caughtUp) {
+        this.enqueue(uid, 1000)
+        return
+      }
       await this.removeOrphan(uid, state)
       return
     }

@@ -23,6 +23,10 @@ export class RaftStoreClient implements StoreClient {
     private readonly timeoutMs = 10_000,
   ) {}
 
+  waitCaughtUp(): Promise<void> {
+    return this.cluster.waitReadIndex()
+  }
+
   async propose(command: StoreCommand): Promise<StoreResult> {
     const data = encodeStoreCommand(command)
     const { index, response } = (await this.cluster.leaderCall({ type: 'apply', data }, this.timeoutMs)) as {

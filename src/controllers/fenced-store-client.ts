@@ -23,6 +23,10 @@ export class FencedStoreClient implements StoreClient {
     return this.inner.store
   }
 
+  waitCaughtUp(): Promise<void> {
+    return this.inner.waitCaughtUp()
+  }
+
   async propose(command: StoreCommand): Promise<StoreResult> {
     if (this.signal.aborted) throw new LeadershipLostError(`no longer the leader of term ${this.term}`)
     return this.inner.propose({ op: 'fenced', term: this.term, command })

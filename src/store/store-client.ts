@@ -15,6 +15,11 @@ export interface StoreClient {
   readonly store: ObjectStore
   /** Proposes a write; answers once it is committed and applied on this peer. */
   propose(command: StoreCommand): Promise<StoreResult>
+  /**
+   * Resolves once this peer's copy holds everything the cluster had committed when it was
+   * called (a read index); throws when that cannot be learnt now (no leader).
+   */
+  waitCaughtUp(): Promise<void>
 }
 
 /** Watches `resource` from now on (no replay): every later change that `filter` lets through. */
@@ -42,6 +47,8 @@ export class LocalStoreClient implements StoreClient {
   ) {
     this.index = store.hub.currentResourceVersion()
   }
+
+  async waitCaughtUp(): Promise<void> {}
 
   async propose(command: StoreCommand): Promise<StoreResult> {
     this.proposals += 1
