@@ -31,6 +31,7 @@ import { ControllerManager } from '../controllers/controller-manager.js'
 import { EndpointsController } from '../controllers/endpoints.js'
 import { GarbageCollector } from '../controllers/garbage-collector.js'
 import { defaultNodeLifecycleConfig, NodeLifecycle } from '../controllers/node-lifecycle.js'
+import { Scheduler } from '../controllers/scheduler.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
 import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
 import { loadOrCreatePeerKey } from '../p2p/identity.js'
@@ -289,6 +290,7 @@ export class PeerDaemon {
       client: storeClient,
       store: this.store,
       factories: [
+        () => new Scheduler(),
         () => new NodeLifecycle(lifecycle),
         () => new EndpointsController(),
         () => new GarbageCollector(),

@@ -4,7 +4,8 @@
  * event that cannot be written is dropped (with a debug log), never retried forever, and never
  * holds up the caller.
  *
- * Bounded: at most `maxInFlight` writes at once; beyond that, events are dropped and counted.
+ * Bounded: at most `maxInFlight` writes at once and `maxQueued` waiting behind them; beyond
+ * that, events are dropped and counted (a burst of 5,000 schedulings keeps its events).
  */
 
 import type { Clock } from '../util/clock.js'
@@ -26,6 +27,7 @@ function isoSeconds(ms: number): string {
 
 export class EventRecorder {
   private inFlight = 0
+  private readonly queued: (() => Promise<void>)[] = []
   private counter = 0
   /** Events dropped because too many were in flight. */
   dropped = 0
@@ -36,6 +38,7 @@ export class EventRecorder {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly maxInFlight = 64,
+    private readonly maxQueued = 10_000,
   ) {}
 
   /**
@@ -49,7 +52,7 @@ export class EventRecorder {
     message: string,
     fieldPath?: string,
   ): Promise<void> {
-    if (this.inFlight >= this.maxInFlight) {
+    if (this.queued.length >= this.maxQueued) {
       this.dropped += 1
       return Promise.resolve()
     }
@@ -84,18 +87,28 @@ export class EventRecorder {
       reportingComponent: this.source.component,
       reportingInstance: this.source.host ?? '',
     }
+    const write = (): Promise<void> =>
+      this.client
+        .propose({ op: 'create', resource: 'events', namespace, object: event, uid: randomUid(), now: at })
+        .then((r) => {
+          if (!r.ok) this.logger.debug({ reason, message: r.status.message }, 'event not recorded')
+        })
+        .catch((err: unknown) => {
+          this.logger.debug({ reason, err: (err as Error).message }, 'event not recorded')
+        })
+    if (this.inFlight < this.maxInFlight) return this.run(write)
+    return new Promise((resolve) => {
+      this.queued.push(() => write().finally(resolve))
+    })
+  }
+
+  private run(write: () => Promise<void>): Promise<void> {
     this.inFlight += 1
-    return this.client
-      .propose({ op: 'create', resource: 'events', namespace, object: event, uid: randomUid(), now: at })
-      .then((r) => {
-        if (!r.ok) this.logger.debug({ reason, message: r.status.message }, 'event not recorded')
-      })
-      .catch((err: unknown) => {
-        this.logger.debug({ reason, err: (err as Error).message }, 'event not recorded')
-      })
-      .finally(() => {
-        this.inFlight -= 1
-      })
+    return write().finally(() => {
+      this.inFlight -= 1
+      const next = this.queued.shift()
+      if (next) void this.run(next)
+    })
   }
 }
 
