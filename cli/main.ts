@@ -19,6 +19,7 @@ import { InfoCommand } from './info.js'
 import { KubeconfigCommand } from './kubeconfig.js'
 import { LabelCommand } from './label.js'
 import { LogsCommand } from './logs.js'
+import { RollingUpdateCommand } from './rolling-update.js'
 import { ScaleCommand } from './scale.js'
 import { SnapshotRestoreCommand } from './snapshot/restore.js'
 import { SnapshotSaveCommand } from './snapshot/save.js'
@@ -36,6 +37,7 @@ export const COMMANDS: CommandClass[] = [
   DeleteCommand,
   LogsCommand,
   ScaleCommand,
+  RollingUpdateCommand,
   LabelCommand,
   AnnotateCommand,
   ClusterStatusCommand,

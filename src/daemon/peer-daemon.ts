@@ -31,6 +31,7 @@ import { ControllerManager } from '../controllers/controller-manager.js'
 import { EndpointsController } from '../controllers/endpoints.js'
 import { GarbageCollector } from '../controllers/garbage-collector.js'
 import { defaultNodeLifecycleConfig, NodeLifecycle } from '../controllers/node-lifecycle.js'
+import { ReplicationManager } from '../controllers/replication-manager.js'
 import { Scheduler } from '../controllers/scheduler.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
 import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
@@ -291,6 +292,7 @@ export class PeerDaemon {
       store: this.store,
       factories: [
         () => new Scheduler(),
+        () => new ReplicationManager(),
         () => new NodeLifecycle(lifecycle),
         () => new EndpointsController(),
         () => new GarbageCollector(),
