@@ -169,7 +169,7 @@ if (typeof (dockerTest as typeof test).before === 'function') {
   })
 
   test('the leader killed while scaling 3 → 30 ends with exactly 30', async () => {
-    await post('/api/v1/namespaces/default/replicationcontrollers', rc('big', 3, { app: 'big' }))
+    await post('/api/v1/namespaces/default/replicationcontrollers', rc('big', 3, { app: 'big', version: 'v1' }))
     await waitFor('3 running', async () => (running(await pods('app=big')).length === 3 ? true : undefined))
     const leader = await c.leader(PEERS)
     const other = PEERS.find((i) => i !== leader)!
