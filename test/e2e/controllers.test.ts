@@ -169,7 +169,10 @@ if (typeof (dockerTest as typeof test).before === 'function') {
   })
 
   test('the leader killed while scaling 3 → 30 ends with exactly 30', async () => {
-    await post('/api/v1/namespaces/default/replicationcontrollers', rc('big', 3, { app: 'big', version: 'v1' }))
+    await post(
+      '/api/v1/namespaces/default/replicationcontrollers',
+      rc('big', 3, { app: 'big', version: 'v1' }),
+    )
     await waitFor('3 running', async () => (running(await pods('app=big')).length === 3 ? true : undefined))
     const leader = await c.leader(PEERS)
     const other = PEERS.find((i) => i !== leader)!
