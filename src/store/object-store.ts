@@ -27,6 +27,7 @@ import {
 } from './errors.js'
 import { applyJsonPatch, applyMergePatch, applyServerSideApply, applyStrategicMergePatch } from './patch.js'
 import { type ResourceType, resourceType, SYSTEM_NAMESPACES } from './resources.js'
+import { allocateServiceAddresses, type Cidr, DEFAULT_SERVICE_CIDR, parseCidr } from './service-allocation.js'
 import type { KubeObject, Status } from './types.js'
 import { defaultObject, validateObject } from './validation.js'
 import { WatchHub } from './watch-hub.js'
@@ -157,8 +158,12 @@ export class ObjectStore implements FSM {
   private kvListeners: ((key: string, value: string | undefined) => void)[] = []
   private systemNamespacesAt: string | null = null
 
-  constructor(options: { historyPerResource?: number } = {}) {
+  /** The service range cluster IPs come from (the same on every peer). */
+  private readonly serviceCidr: Cidr
+
+  constructor(options: { historyPerResource?: number; serviceCidr?: string } = {}) {
     this.hub = new WatchHub(options.historyPerResource ?? 4096)
+    this.serviceCidr = parseCidr(options.serviceCidr ?? DEFAULT_SERVICE_CIDR)
   }
 
   // ---------------------------------------------------------------- reads
@@ -424,6 +429,10 @@ export class ObjectStore implements FSM {
 
     const defaulted = defaultObject(obj)
     validateObject(defaulted, { isCreate: true })
+    if (rt.kind === 'Service') {
+      const others = [...this.table('services').values()]
+      allocateServiceAddresses(defaulted, others, cmd.uid, this.serviceCidr)
+    }
     const meta = defaulted.metadata
     meta.uid = cmd.uid
     meta.creationTimestamp = cmd.now
@@ -504,6 +513,10 @@ export class ObjectStore implements FSM {
     meta.resourceVersion = old.metadata.resourceVersion
     const defaulted = subresource === 'status' ? next : defaultObject(next)
     validateObject(defaulted, { isCreate: false, old })
+    if (rt.kind === 'Service' && subresource !== 'status') {
+      const others = [...this.table('services').values()].filter((o) => o !== old)
+      allocateServiceAddresses(defaulted, others, old.metadata.uid ?? '', this.serviceCidr, old)
+    }
     if (stableStringify(specOf(defaulted)) !== stableStringify(specOf(old))) {
       defaulted.metadata.generation = (old.metadata.generation ?? 1) + 1
     }

@@ -1,0 +1,113 @@
+import '../../src/util/polyfill.js'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseCidr } from '../../src/store/service-allocation.js'
+import type { KubeObject } from '../../src/store/types.js'
+import { ControllerWorld } from '../controllers/support.js'
+
+function svc(name: string, spec: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default' },
+    spec: { ports: [{ port: 80 }], ...spec },
+  }
+}
+
+const specOf = (o: KubeObject) =>
+  o.spec as { clusterIP?: string; clusterIPs?: string[]; ports: { nodePort?: number }[] }
+
+test('a new service gets a free cluster IP of the range; an explicit one is honoured or refused', async () => {
+  const w = new ControllerWorld()
+  const a = await w.create('services', svc('a', {}))
+  const ip = specOf(a).clusterIP!
+  const cidr = parseCidr('10.96.0.0/12')
+  const n = ip.split('.').reduce((x, p) => x * 256 + Number(p), 0)
+  assert.ok(n > cidr.base && n < cidr.base + cidr.size - 1, ip)
+  assert.equal(specOf(a).clusterIPs, [ip])
+  const b = await w.create('services', svc('b', { clusterIP: '10.96.0.10' }))
+  assert.is(specOf(b).clusterIP, '10.96.0.10')
+  const taken = await w.client.propose({
+    op: 'create',
+    resource: 'services',
+    namespace: 'default',
+    object: svc('c', { clusterIP: '10.96.0.10' }),
+    uid: 'u-c',
+    now: w.nowIso(),
+  })
+  assert.not.ok(taken.ok)
+  assert.match(taken.ok ? '' : (taken.status.message ?? ''), /provided IP is already allocated/)
+  const outside = await w.client.propose({
+    op: 'create',
+    resource: 'services',
+    namespace: 'default',
+    object: svc('d', { clusterIP: '192.168.1.1' }),
+    uid: 'u-d',
+    now: w.nowIso(),
+  })
+  assert.match(outside.ok ? '' : (outside.status.message ?? ''), /not in the valid range/)
+  const headless = await w.create('services', svc('h', { clusterIP: 'None' }))
+  assert.is(specOf(headless).clusterIP, 'None')
+  // Released on delete: the same address can be asked for again.
+  await w.propose({ op: 'remove', resource: 'services', namespace: 'default', name: 'b', now: w.nowIso() })
+  const again = await w.create('services', svc('b2', { clusterIP: '10.96.0.10' }))
+  assert.is(specOf(again).clusterIP, '10.96.0.10')
+})
+
+test('an update keeps the cluster IP it leaves out and refuses to change it', async () => {
+  const w = new ControllerWorld()
+  const a = await w.create('services', svc('a', {}))
+  const ip = specOf(a).clusterIP
+  const updated = await w.propose({
+    op: 'update',
+    resource: 'services',
+    namespace: 'default',
+    name: 'a',
+    object: svc('a', { ports: [{ port: 81 }] }),
+    now: w.nowIso(),
+  })
+  assert.is(specOf(updated).clusterIP, ip)
+  const changed = await w.client.propose({
+    op: 'update',
+    resource: 'services',
+    namespace: 'default',
+    name: 'a',
+    object: svc('a', { clusterIP: '10.96.0.99' }),
+    now: w.nowIso(),
+  })
+  assert.match(changed.ok ? '' : (changed.status.message ?? ''), /field is immutable/)
+})
+
+test('NodePort services get distinct node ports; a taken one is refused; updates keep them', async () => {
+  const w = new ControllerWorld()
+  const a = await w.create(
+    'services',
+    svc('a', { type: 'NodePort', ports: [{ port: 80, name: 'a' }, { port: 81, name: 'b' }] }),
+  )
+  const ports = specOf(a).ports.map((p) => p.nodePort!)
+  assert.ok(ports.every((p) => p >= 30000 && p <= 32767))
+  assert.is(new Set(ports).size, 2)
+  const clash = await w.client.propose({
+    op: 'create',
+    resource: 'services',
+    namespace: 'default',
+    object: svc('b', { type: 'NodePort', ports: [{ port: 80, nodePort: ports[0] }] }),
+    uid: 'u-b',
+    now: w.nowIso(),
+  })
+  assert.match(clash.ok ? '' : (clash.status.message ?? ''), /provided port is already allocated/)
+  const updated = await w.propose({
+    op: 'update',
+    resource: 'services',
+    namespace: 'default',
+    name: 'a',
+    object: svc('a', { type: 'NodePort', ports: [{ port: 80, name: 'a' }, { port: 81, name: 'b' }] }),
+    now: w.nowIso(),
+  })
+  assert.equal(
+    specOf(updated).ports.map((p) => p.nodePort),
+    ports,
+  )
+})
+
+test.run()
