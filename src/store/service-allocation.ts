@@ -71,7 +71,8 @@ export function allocateServiceAddresses(
   cidr: Cidr,
   old?: KubeObject,
 ): void {
-  const spec = (svc.spec ??= {}) as ServiceSpec
+  svc.spec ??= {}
+  const spec = svc.spec as ServiceSpec
   const oldSpec = (old?.spec ?? {}) as ServiceSpec
   const causes: StatusCause[] = []
   const type = spec.type ?? 'ClusterIP'

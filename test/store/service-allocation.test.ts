@@ -82,7 +82,13 @@ test('NodePort services get distinct node ports; a taken one is refused; updates
   const w = new ControllerWorld()
   const a = await w.create(
     'services',
-    svc('a', { type: 'NodePort', ports: [{ port: 80, name: 'a' }, { port: 81, name: 'b' }] }),
+    svc('a', {
+      type: 'NodePort',
+      ports: [
+        { port: 80, name: 'a' },
+        { port: 81, name: 'b' },
+      ],
+    }),
   )
   const ports = specOf(a).ports.map((p) => p.nodePort!)
   assert.ok(ports.every((p) => p >= 30000 && p <= 32767))
@@ -101,7 +107,13 @@ test('NodePort services get distinct node ports; a taken one is refused; updates
     resource: 'services',
     namespace: 'default',
     name: 'a',
-    object: svc('a', { type: 'NodePort', ports: [{ port: 80, name: 'a' }, { port: 81, name: 'b' }] }),
+    object: svc('a', {
+      type: 'NodePort',
+      ports: [
+        { port: 80, name: 'a' },
+        { port: 81, name: 'b' },
+      ],
+    }),
     now: w.nowIso(),
   })
   assert.equal(
