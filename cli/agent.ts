@@ -42,6 +42,10 @@ export class AgentCommand extends ShoalCommand {
     description: 'the cluster secret (created by the first peer when absent)',
   })
   mdns = Option.Boolean('--mdns', false, { description: 'discover peers on the LAN with mDNS' })
+  controllers = Option.String('--controllers', 'all', {
+    description:
+      'the controllers this peer runs when it leads: all, none, or a list (scheduler,replication,node-lifecycle,endpoints,garbage-collector)',
+  })
   nodeMonitorGracePeriod = Option.String('--node-monitor-grace-period', '5', {
     description: 'seconds without a heartbeat after which a node is NotReady',
     validator: t.isNumber(),
@@ -77,6 +81,11 @@ export class AgentCommand extends ShoalCommand {
       secretFile: this.secretFile,
       mdns: this.mdns,
       removeDeadAfterMs: this.removeDeadAfter * 1000,
+      ...(this.controllers === 'all'
+        ? {}
+        : {
+            controllers: this.controllers === 'none' ? [] : this.controllers.split(',').map((x) => x.trim()),
+          }),
       nodeMonitorGracePeriodMs: this.nodeMonitorGracePeriod * 1000,
       podEvictionTimeoutMs: this.podEvictionTimeout * 1000,
       logger: log,

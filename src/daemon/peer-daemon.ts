@@ -27,10 +27,15 @@ import { ApiMetrics } from '../api/metrics.js'
 import { RaftStoreClient } from '../api/raft-store-client.js'
 import { shoalRoutes } from '../api/shoal-routes.js'
 import { deriveApiToken, deriveClusterCa, issueServingCert } from '../api/tls.js'
+import type { ControllerFactory } from '../controllers/controller.js'
 import { ControllerManager } from '../controllers/controller-manager.js'
 import { EndpointsController } from '../controllers/endpoints.js'
 import { GarbageCollector } from '../controllers/garbage-collector.js'
-import { defaultNodeLifecycleConfig, NodeLifecycle } from '../controllers/node-lifecycle.js'
+import {
+  defaultNodeLifecycleConfig,
+  NodeLifecycle,
+  type NodeLifecycleConfig,
+} from '../controllers/node-lifecycle.js'
 import { ReplicationManager } from '../controllers/replication-manager.js'
 import { Scheduler } from '../controllers/scheduler.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
@@ -64,6 +69,8 @@ export interface PeerDaemonOptions {
   noAgent?: boolean
   /** The node heartbeat period (default 2 s). */
   nodeStatusIntervalMs?: number
+  /** Which leader controllers run: all of them (default), or those named. */
+  controllers?: string[]
   /** A node silent this long is NotReady (default 5 s). */
   nodeMonitorGracePeriodMs?: number
   /** A NotReady node's pods are deleted after this long (default 2 s). */
@@ -97,6 +104,35 @@ export function parseApiAddress(value: string): { host: string; port: number } {
 }
 
 const MEMBER_PREFIX = 'members/'
+
+/** The leader's controllers, by the names `--controllers` takes. */
+export const CONTROLLER_NAMES = [
+  'scheduler',
+  'replication',
+  'node-lifecycle',
+  'endpoints',
+  'garbage-collector',
+] as const
+
+function controllerFactories(
+  names: string[] | undefined,
+  lifecycle: NodeLifecycleConfig,
+): ControllerFactory[] {
+  const all: Record<(typeof CONTROLLER_NAMES)[number], ControllerFactory> = {
+    scheduler: () => new Scheduler(),
+    replication: () => new ReplicationManager(),
+    'node-lifecycle': () => new NodeLifecycle(lifecycle),
+    endpoints: () => new EndpointsController(),
+    'garbage-collector': () => new GarbageCollector(),
+  }
+  const chosen = names ?? [...CONTROLLER_NAMES]
+  for (const n of chosen)
+    if (!(n in all))
+      throw new DaemonConfigError(
+        `--controllers: unknown controller ${n} (known: ${CONTROLLER_NAMES.join(', ')})`,
+      )
+  return chosen.map((n) => all[n as keyof typeof all])
+}
 
 /**
  * The address this node is reached at (its Node's InternalIP): the API's host when it is an
@@ -143,6 +179,7 @@ export class PeerDaemon {
       throw new DaemonConfigError(`--bootstrap-expect ${o.bootstrapExpect}: expected a whole number >= 0`)
     }
     const api = parseApiAddress(o.api)
+    controllerFactories(o.controllers, defaultNodeLifecycleConfig())
     const listen = parseListenAddress(o.p2p)
     const joins = o.join.map((j) => parseJoinAddress(j))
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -290,13 +327,7 @@ export class PeerDaemon {
       leadership: this.raft,
       client: storeClient,
       store: this.store,
-      factories: [
-        () => new Scheduler(),
-        () => new ReplicationManager(),
-        () => new NodeLifecycle(lifecycle),
-        () => new EndpointsController(),
-        () => new GarbageCollector(),
-      ],
+      factories: controllerFactories(o.controllers, lifecycle),
       clock: this.clock,
       rng: this.rng.fork(),
       logger: this.log,
