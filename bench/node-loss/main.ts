@@ -92,12 +92,12 @@ async function main(): Promise<void> {
     await waitUntil('9 running', async () => (await runningPods(cluster, 1)).length === REPLICAS, 120_000)
     for (let t = 0; t < TRIALS; t++) {
       const leader = await cluster.waitStable(30_000)
-      const victims = [1, 2, 3].filter((i) => i !== leader)
-      const victim = victims[t % victims.length]!
-      const via = [1, 2, 3].find((i) => i !== victim)!
-      const onVictim = (await runningPods(cluster, via)).filter(
-        (p) => p.spec.nodeName === `peer-${victim}`,
-      ).length
+      // The peer (not the leader) running the most replicas.
+      const now = await runningPods(cluster, leader)
+      const count = (i: number) => now.filter((p) => p.spec.nodeName === `peer-${i}`).length
+      const victim = [1, 2, 3].filter((i) => i !== leader).sort((a, b) => count(b) - count(a))[0]!
+      const via = leader
+      const onVictim = count(victim)
       const t0 = performance.now()
       cluster.kill(victim)
       await waitUntil(
@@ -116,7 +116,17 @@ async function main(): Promise<void> {
       // Back to three peers, and 3 replicas each for the next trial.
       await cluster.restart(victim)
       await cluster.waitStable(60_000)
-      await sleep(4000)
+      await waitUntil(
+        'the peer Ready again',
+        async () => {
+          const r = await cluster.call(via, 'GET', `/api/v1/nodes/peer-${victim}`, undefined, 2000)
+          const st = JSON.parse(r.body || '{}') as {
+            status?: { conditions?: { type: string; status: string }[] }
+          }
+          return (st.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+        },
+        60_000,
+      )
       await cluster.call(
         via,
         'PATCH',
