@@ -105,14 +105,29 @@ export function encodeStoreCommand(command: StoreCommand): Uint8Array {
   return enc.encode(JSON.stringify(command))
 }
 
+/**
+ * The stable JSON of frozen objects (stored objects and their specs), computed once: every
+ * update compares the new object with the stored one, and the stored one never changes.
+ */
+const frozenJson = new WeakMap<object, string>()
+
 /** JSON with sorted keys: equal objects give equal strings. */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
+  const cached = frozenJson.get(value)
+  if (cached !== undefined) return cached
+  const text = sortedJson(value)
+  if (Object.isFrozen(value)) frozenJson.set(value, text)
+  return text
+}
+
+function sortedJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
+  if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${sortedJson(v)}`).join(',')}}`
 }
 
 function deepFreeze<T>(value: T): T {
