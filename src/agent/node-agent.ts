@@ -21,7 +21,7 @@ import { EventRecorder } from '../store/event-recorder.js'
 import { stableStringify } from '../store/object-store.js'
 import { type StoreClient, watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
-import type { Clock, TimerHandle } from '../util/clock.js'
+import { type Clock, isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { WorkQueue } from '../util/work-queue.js'
 import { Backoff, CONTAINER_BACKOFF } from './backoff.js'
@@ -29,7 +29,7 @@ import { buildContainerConfig, ContainerConfigError, volumeDir } from './contain
 import { buildNode, hostCapacity, type NodeCapacity, nodeConditions } from './node-status.js'
 import { planPod, restartBackoffKey, type Waiting } from './pod-plan.js'
 import { type ContainerSpec, podSpec } from './pod-spec.js'
-import { computePodStatus, isoSeconds } from './pod-status.js'
+import { computePodStatus } from './pod-status.js'
 import { ProbeManager } from './prober.js'
 import {
   type ContainerStatus,
@@ -521,7 +521,7 @@ export class NodeAgent {
     view = await this.relist()
     state = mine(view)
     mark('relisted')
-    this.seenDigest.set(uid, runtimeDigests(view).get(uid) ?? '')
+    this.seenDigest.set(uid, digestOf(state))
     const current = this.pods.get(uid) ?? pod
     const allWaiting = new Map<string, Waiting>([...waiting, ...plan.waiting])
     const readiness = new Map<string, boolean>()
@@ -799,17 +799,28 @@ function desiredPart(pod: KubeObject): string {
   return stableStringify({ meta, spec: pod.spec })
 }
 
-/** Per pod uid: a digest of its sandboxes' and containers' states. */
+/** A digest of one pod's sandboxes' and containers' states (a relist that differs enqueues it). */
+function digestOf(state: RuntimeView): string {
+  return [
+    ...state.sandboxes.map((s) => `s:${s.id}:${s.state}`),
+    ...state.containers.map((c) => `c:${c.id}:${c.state}`),
+  ]
+    .sort()
+    .join('|')
+}
+
+/** Per pod uid: its digest. */
 function runtimeDigests(view: RuntimeView): Map<string, string> {
-  const parts = new Map<string, string[]>()
-  const add = (uid: string, s: string): void => {
-    const list = parts.get(uid) ?? []
-    list.push(s)
-    parts.set(uid, list)
+  const byPod = new Map<string, RuntimeView>()
+  const of = (uid: string): RuntimeView => {
+    let v = byPod.get(uid)
+    if (!v) {
+      v = { sandboxes: [], containers: [] }
+      byPod.set(uid, v)
+    }
+    return v
   }
-  for (const s of view.sandboxes) add(s.podUid, `s:${s.id}:${s.state}`)
-  for (const c of view.containers) add(c.podUid, `c:${c.id}:${c.state}`)
-  const out = new Map<string, string>()
-  for (const [uid, list] of parts) out.set(uid, list.sort().join('|'))
-  return out
+  for (const s of view.sandboxes) of(s.podUid).sandboxes.push(s)
+  for (const c of view.containers) of(c.podUid).containers.push(c)
+  return new Map([...byPod].map(([uid, v]) => [uid, digestOf(v)]))
 }

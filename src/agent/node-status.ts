@@ -8,8 +8,8 @@
 
 import { arch, cpus, hostname, release, totalmem } from 'node:os'
 import type { KubeObject } from '../store/types.js'
+import { isoSeconds } from '../util/clock.js'
 import { SHOAL_VERSION } from '../util/version.js'
-import { isoSeconds } from './pod-status.js'
 
 /** What the node offers to pods. */
 export interface NodeCapacity {

@@ -9,6 +9,7 @@
  */
 
 import type { KubeObject } from '../store/types.js'
+import { isoSeconds } from '../util/clock.js'
 import { containersByName, currentSandbox, type Waiting } from './pod-plan.js'
 import {
   type ContainerStateView,
@@ -34,11 +35,6 @@ export interface StatusInput {
   /** The runtime's name, the scheme of containerID (`docker://…`). */
   runtimeName: string
   nowMs: number
-}
-
-/** Seconds-precision RFC 3339, as Kubernetes writes times in status. */
-export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 function terminated(c: ContainerStatus, runtimeName: string): ContainerStateView {

@@ -10,7 +10,7 @@
 
 import type { StoreClient } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
-import type { Clock, TimerHandle } from '../util/clock.js'
+import { type Clock, isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 
 interface Pending {
@@ -100,7 +100,7 @@ export class StatusWriter {
           metadata: { name: p.name, namespace: p.namespace, uid: p.uid },
           status: p.status,
         },
-        now: new Date(this.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        now: isoSeconds(this.clock.now()),
       })
       if (r.ok) {
         this.written += 1

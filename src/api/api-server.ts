@@ -38,7 +38,7 @@ import {
 import type { KubeObject, Status } from '../store/types.js'
 import { defaultObject, validateObject } from '../store/validation.js'
 import type { WatchEvent } from '../store/watch-hub.js'
-import type { Clock } from '../util/clock.js'
+import { type Clock, isoSeconds } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import {
   apiGroupListDocument,
@@ -1027,6 +1027,6 @@ export class ApiServer {
   }
 
   private nowIso(): string {
-    return new Date(this.options.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    return isoSeconds(this.options.clock.now())
   }
 }

@@ -13,6 +13,7 @@ import { stableStringify } from '../store/object-store.js'
 import { labelSelectorFromMap } from '../store/selectors.js'
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
+import { isoSeconds } from '../util/clock.js'
 import { WorkQueue } from '../util/work-queue.js'
 import type { Controller, ControllerContext } from './controller.js'
 
@@ -173,7 +174,7 @@ export class EndpointsController implements Controller {
     const [namespace, name] = key.split('/') as [string, string]
     const service = ctx.store.get('services', namespace, name)
     const current = ctx.store.get('endpoints', namespace, name)
-    const now = new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    const now = isoSeconds(ctx.clock.now())
     if (!service) {
       // The service is gone: so are the endpoints this controller made for it.
       if (current?.metadata.labels?.['endpoints.shoal.io/managed'] === 'true') {

@@ -12,7 +12,7 @@
 import { RESOURCE_TYPES } from '../store/resources.js'
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
-import type { TimerHandle } from '../util/clock.js'
+import { isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Controller, ControllerContext } from './controller.js'
 
 /** The objects whose every owner is absent from `uids`. */
@@ -94,7 +94,7 @@ export class GarbageCollector implements Controller {
           uids,
         ),
       )
-      const now = new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+      const now = isoSeconds(ctx.clock.now())
       await Promise.all(
         all
           .filter((a) => doomed.has(a.obj))

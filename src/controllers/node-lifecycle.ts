@@ -15,7 +15,7 @@
 
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
-import type { TimerHandle } from '../util/clock.js'
+import { isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Controller, ControllerContext } from './controller.js'
 
 export interface NodeLifecycleConfig {
@@ -51,10 +51,6 @@ function readyOf(node: KubeObject): Condition | undefined {
   return ((node.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).find(
     (c) => c.type === 'Ready',
   )
-}
-
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 interface Seen {

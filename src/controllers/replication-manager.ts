@@ -27,7 +27,7 @@ import { stableStringify } from '../store/object-store.js'
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import type { WatchEvent } from '../store/watch-hub.js'
-import type { TimerHandle } from '../util/clock.js'
+import { isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { WorkQueue } from '../util/work-queue.js'
 import type { Controller, ControllerContext } from './controller.js'
@@ -39,7 +39,6 @@ import {
   claimPods,
   computeRcStatus,
   controllerRefOf,
-  isoSeconds,
   isPodReady,
   isRcRef,
   type ManageFailure,

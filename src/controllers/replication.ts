@@ -10,6 +10,7 @@
  */
 
 import type { KubeObject, OwnerReference } from '../store/types.js'
+import { isoSeconds } from '../util/clock.js'
 import type { Rng } from '../util/random.js'
 
 /** The kind and apiVersion of the owners this controller manages. */
@@ -61,11 +62,6 @@ export interface RcCondition {
   lastTransitionTime?: string
   reason?: string
   message?: string
-}
-
-/** Seconds-precision RFC 3339, as Kubernetes writes timestamps. */
-export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 function podFields(pod: KubeObject): PodFields {

@@ -30,7 +30,7 @@ import type { EventRecorder } from '../store/event-recorder.js'
 import { watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import type { WatchEvent } from '../store/watch-hub.js'
-import type { TimerHandle } from '../util/clock.js'
+import { isoSeconds, type TimerHandle } from '../util/clock.js'
 import { WorkQueue } from '../util/work-queue.js'
 import type { Controller, ControllerContext } from './controller.js'
 import { SchedulerCache } from './scheduler-cache.js'
@@ -133,8 +133,6 @@ export interface SchedulerStats {
   /** Condition writes committed. */
   conditionsWritten: number
 }
-
-const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 
 interface PodConditionView {
   type: string

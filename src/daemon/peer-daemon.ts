@@ -49,7 +49,7 @@ import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
 import { LevelStore } from '../raft/level-store.js'
 import { Raft } from '../raft/raft.js'
 import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
-import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
+import { type Clock, isoSeconds, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
 import { SHOAL_VERSION } from '../util/version.js'
@@ -368,7 +368,7 @@ export class PeerDaemon {
       const raft = this.raft
       if (!raft) return
       if (raft.state() === 'leader' && this.store.list('events').items.length > 0) {
-        const before = new Date(this.clock.now() - ttlMs).toISOString().replace(/\.\d{3}Z$/, 'Z')
+        const before = isoSeconds(this.clock.now() - ttlMs)
         raft
           .apply(encodeStoreCommand({ op: 'expire-events', before }), { timeoutMs: 5000 })
           .catch((err: unknown) => {

@@ -8,7 +8,7 @@
  * that, events are dropped and counted (a burst of 5,000 schedulings keeps its events).
  */
 
-import type { Clock } from '../util/clock.js'
+import { type Clock, isoSeconds } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import type { StoreClient } from './store-client.js'
 import type { KubeObject } from './types.js'
@@ -18,11 +18,6 @@ export interface EventSource {
   component: string
   /** The node, for the node agent. */
   host?: string
-}
-
-/** Seconds-precision RFC 3339, as Events carry their times. */
-function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
 export class EventRecorder {

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto'
 import type { FSM, FSMSnapshot } from '../raft/fsm.js'
 import type { LogEntry } from '../raft/log.js'
 import type { SnapshotSink } from '../raft/snapshot.js'
+import { isoSeconds } from '../util/clock.js'
 import {
   AlreadyExistsError,
   BadRequestError,
@@ -337,7 +338,7 @@ export class ObjectStore implements FSM {
 
   private ensureSystemNamespaces(index: number, appendedAtMs: number | undefined): void {
     if (this.systemNamespacesAt !== null) return
-    const at = new Date(appendedAtMs ?? 0).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    const at = isoSeconds(appendedAtMs ?? 0)
     this.systemNamespacesAt = at
     const table = this.table('namespaces')
     for (const name of SYSTEM_NAMESPACES) {

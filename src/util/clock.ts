@@ -130,3 +130,8 @@ export class ManualClock implements Clock {
     this.nowMs = Math.max(this.nowMs, target)
   }
 }
+
+/** A time as Kubernetes writes it in objects: RFC 3339 in UTC, to the second. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}

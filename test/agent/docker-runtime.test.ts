@@ -223,7 +223,7 @@ dockerTest("containers of a pod share the infra's network namespace and hostname
   const sb = sandboxConfig({
     hostname: 'shared-net',
     ports: [{ containerPort: 7777, protocol: 'TCP', hostPort }],
-    dns: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+    dns: { servers: ['127.0.60.53'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
   })
   const box = await rt.runSandbox(sb)
   const server = await rt.createContainer(
@@ -250,7 +250,7 @@ dockerTest("containers of a pod share the infra's network namespace and hostname
   await rt.startContainer(client)
   const s = await exitedStatus(rt, client)
   assert.is(s.exitCode, 0)
-  assert.is(await logsOf(rt, client), 'shared-net\nnameserver 10.96.0.10\nserved\n')
+  assert.is(await logsOf(rt, client), 'shared-net\nnameserver 127.0.60.53\nserved\n')
   // The host port is published on the infra container.
   const page = await eventually('the published host port', async () => {
     const res = await fetch(`http://127.0.0.1:${hostPort}/`).catch(() => undefined)

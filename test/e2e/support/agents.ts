@@ -225,19 +225,25 @@ export class AgentCluster {
     )
   }
 
-  /** Stops and removes every sandbox and container of peer `i`'s node (its agent is down). */
-  async removeRuntimeObjects(i: number): Promise<void> {
-    if (this.runtime === 'fake') return
+  /** Peer `i`'s runtime, opened from its data dir (whether its agent runs or not); close it after. */
+  async runtimeOf(i: number): Promise<import('../../../src/agent/runtime.js').Runtime> {
     const { createRuntime } = await import('../../../src/agent/create-runtime.js')
     const { silentLogger } = await import('../../../src/util/logger.js')
     const { SystemClock } = await import('../../../src/util/clock.js')
     const s = this.spec(i)
-    const rt = await createRuntime(this.runtime, {
+    if (this.runtime === 'fake') throw new Error('a fake runtime lives in its agent only')
+    return createRuntime(this.runtime, {
       nodeName: s.name,
       dataDir: s.dataDir,
       logger: silentLogger(),
       clock: new SystemClock(),
     })
+  }
+
+  /** Stops and removes every sandbox and container of peer `i`'s node (its agent is down). */
+  async removeRuntimeObjects(i: number): Promise<void> {
+    if (this.runtime === 'fake') return
+    const rt = await this.runtimeOf(i)
     try {
       for (const c of await rt.listContainers()) if (c.state === 'running') await rt.stopContainer(c.id, 0)
       for (const sb of await rt.listSandboxes()) {

@@ -84,15 +84,7 @@ export function podScenarios(test: Test, c: AgentCluster, k: Kubectl, runtime: '
 
   /** This node's runtime objects for a pod, straight from the runtime (agent up or not). */
   async function runtimeContainers(i: number, podUid: string) {
-    const { createRuntime } = await import('../../../src/agent/create-runtime.js')
-    const { silentLogger } = await import('../../../src/util/logger.js')
-    const { SystemClock } = await import('../../../src/util/clock.js')
-    const rt = await createRuntime(runtime, {
-      nodeName: node(i),
-      dataDir: c.spec(i).dataDir,
-      logger: silentLogger(),
-      clock: new SystemClock(),
-    })
+    const rt = await c.runtimeOf(i)
     try {
       return (await rt.listContainers()).filter((x) => x.podUid === podUid)
     } finally {
