@@ -124,9 +124,14 @@ export class UdpServiceProxy {
     if (this.socket !== null) return
     const socket = createSocket({ type: isIPv6(this.config.host) ? 'udp6' : 'udp4' })
     await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject)
+      // A failed bind (EADDRINUSE: another peer serves this address) must not leak the socket.
+      const fail = (err: Error) => {
+        socket.close()
+        reject(err)
+      }
+      socket.once('error', fail)
       socket.bind({ address: this.config.host, port: this.config.port, exclusive: true }, () => {
-        socket.off('error', reject)
+        socket.off('error', fail)
         resolve()
       })
     })
