@@ -57,7 +57,7 @@ import {
   isKubernetesProtobufContentType,
   UnsupportedProtobufKindError,
 } from './protobuf.js'
-import { parseProxyPath, ProxySubresource, writeStatusToSocket } from './proxy-subresource.js'
+import { ProxySubresource, parseProxyPath, writeStatusToSocket } from './proxy-subresource.js'
 import { RaftStoreClient } from './raft-store-client.js'
 import { TokenBucketLimiter } from './rate-limit.js'
 import { tableIncludeObject, toTable, wantsTable } from './table.js'

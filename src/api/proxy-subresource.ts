@@ -239,6 +239,12 @@ function resolveService(
 
 let defaultRng: Rng | null = null
 
+/** One OS-seeded generator for callers that pass none (the daemon passes its own). */
+function processRng(): Rng {
+  defaultRng ??= systemRng()
+  return defaultRng
+}
+
 /**
  * Where a proxy request for `kind` `nameWithPort` in `namespace` goes, from the store as it is
  * (pure but for the random pick among a service's ready endpoints, which `rng` makes). The
@@ -255,10 +261,11 @@ export function resolveProxyTarget(
   kind: ProxyKind,
   namespace: string,
   nameWithPort: string,
-  rng: Pick<Rng, 'int'> = (defaultRng ??= systemRng()),
+  rng: Pick<Rng, 'int'> = processRng(),
 ): ProxyTarget | StoreError {
   const id = splitSchemeNamePort(nameWithPort)
-  if (!id) return new BadRequestError(`invalid ${kind === 'pods' ? 'pod' : 'service'} request "${nameWithPort}"`)
+  if (!id)
+    return new BadRequestError(`invalid ${kind === 'pods' ? 'pod' : 'service'} request "${nameWithPort}"`)
   const scheme = id.scheme === 'https' ? 'https' : 'http'
   return kind === 'pods'
     ? resolvePod(store, namespace, scheme, id.name, id.port)
