@@ -360,6 +360,7 @@ export class ApiServer {
     const server = this.server
     this.server = null
     if (!server) return
+    this.proxy.stop()
     for (const res of this.openWatches) res.end()
     this.openWatches.clear()
     server.closeAllConnections()

@@ -292,13 +292,15 @@ export const DEFAULT_PROXY_CONNECT_TIMEOUT_MS = 30_000
 
 /**
  * The proxy subresource route: resolves the target, then streams the request to it and the
- * answer back with http-proxy. One instance per API server; it holds no sockets of its own
- * between requests (no keep-alive agent), so there is nothing to stop.
+ * answer back with http-proxy. One instance per API server; it keeps no sockets between
+ * requests (no keep-alive agent to the back-ends); `stop()` ends upgraded connections.
  */
 export class ProxySubresource {
   private readonly proxy: httpProxy
   private readonly log: Logger
   private readonly connectTimeoutMs: number
+  /** Upgraded client sockets: the HTTP server forgets them, so `stop()` ends them. */
+  private readonly upgraded = new Set<Duplex>()
 
   constructor(private readonly options: ProxySubresourceOptions) {
     this.log = options.logger.child({ component: 'api-proxy' })
@@ -312,7 +314,14 @@ export class ProxySubresource {
       xfwd: false,
     })
     this.proxy.on('proxyReq', (proxyReq) => this.limitConnect(proxyReq))
-    this.proxy.on('proxyReqWs', (proxyReq) => this.limitConnect(proxyReq))
+    this.proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+      this.limitConnect(proxyReq)
+      // http-proxy ends the back-end's socket only when the client's fails, not when it closes.
+      proxyReq.once('upgrade', (_res, backend: Socket) => {
+        if (socket.destroyed) backend.destroy()
+        else socket.once('close', () => backend.destroy())
+      })
+    })
     this.proxy.on('proxyRes', (proxyRes, _req, res) => {
       // A back-end that breaks off its answer half-way: the client's answer is broken off too
       // (the status line is already sent); without a listener the error would end the process.
@@ -360,10 +369,18 @@ export class ProxySubresource {
   serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, path: ProxyPath): void {
     const target = this.resolve(path)
     this.prepare(req, path, url)
+    this.upgraded.add(socket)
+    socket.once('close', () => this.upgraded.delete(socket))
     this.proxy.ws(req, socket, head, { target: targetOrigin(target) }, (err) => {
       this.log.debug({ err, target: targetOrigin(target) }, 'proxy back-end failed (upgrade)')
       writeStatusToSocket(socket, new BackendUnreachableError(err.message))
     })
+  }
+
+  /** Ends every upgraded connection (the API server closes the others). Idempotent. */
+  stop(): void {
+    for (const socket of this.upgraded) socket.destroy()
+    this.upgraded.clear()
   }
 
   private resolve(path: ProxyPath): ProxyTarget {

@@ -1,7 +1,9 @@
 import '../../src/util/polyfill.js'
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { request as httpsRequestRaw } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ApiServer } from '../../src/api/api-server.js'
@@ -313,9 +315,9 @@ const state = {
   seen: [] as Seen[],
 }
 
-/** A back-end that answers with what it received. */
+/** A back-end that answers with what it received; an upgrade is answered 101, then echoed. */
 function echoBackend(name: string): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -332,6 +334,14 @@ function echoBackend(name: string): Server {
       res.end(req.method === 'HEAD' ? undefined : JSON.stringify(seen))
     })
   })
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
+        `x-seen-url: ${req.url}\r\nx-seen-authorization: ${req.headers.authorization ?? 'none'}\r\n\r\n`,
+    )
+    socket.pipe(socket)
+  })
+  return server
 }
 
 async function listen(server: Server, host: string): Promise<number> {
@@ -554,11 +564,96 @@ api('no token or a wrong one: 401, and the back-end sees nothing', async () => {
   assert.equal(state.seen, [])
 })
 
+/** Sends an upgrade request; answers the status, headers and what the socket echoed back. */
+function upgrade(
+  path: string,
+  token: string | null,
+): Promise<{ status: number; headers: Record<string, unknown>; echo: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`${state.base}${path}`)
+    const req = httpsRequestRaw({
+      host: url.hostname,
+      port: url.port,
+      path: `${url.pathname}${url.search}`,
+      ca: state.ca,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
+    })
+    req.on('upgrade', (res, socket) => {
+      socket.once('data', (data: Buffer) => {
+        socket.destroy()
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, echo: data.toString('utf8') })
+      })
+      socket.write('ping')
+    })
+    req.on('response', (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          echo: Buffer.concat(chunks).toString('utf8'),
+        }),
+      )
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+api('an upgrade (WebSocket) is proxied, without the Authorization header', async () => {
+  const res = await upgrade('/api/v1/namespaces/default/pods/pa:http/proxy/ws?room=1', TOKEN)
+  assert.is(res.status, 101)
+  assert.is(res.headers['x-seen-url'], '/ws?room=1')
+  assert.is(res.headers['x-seen-authorization'], 'none')
+  assert.is(res.echo, 'ping')
+})
+
+api('an upgrade without a token is refused with 401; one to another path with 404', async () => {
+  const res = await upgrade('/api/v1/namespaces/default/pods/pa:http/proxy/ws', null)
+  assert.is(res.status, 401)
+  assert.is(JSON.parse(res.echo).reason, 'Unauthorized')
+  const other = await upgrade('/api/v1/namespaces/default/pods', TOKEN)
+  assert.is(other.status, 404)
+  const down = await upgrade('/api/v1/namespaces/default/pods/down/proxy/ws', TOKEN)
+  assert.is(down.status, 503)
+  assert.match(JSON.parse(down.echo).message, /^error trying to reach service:/)
+})
+
 api('discovery lists pods/proxy and services/proxy', async () => {
   const res = await call('/api/v1')
   const names = (JSON.parse(res.body).resources as { name: string }[]).map((r) => r.name)
   assert.ok(names.includes('pods/proxy'))
   assert.ok(names.includes('services/proxy'))
+})
+
+// Last: it stops the API server.
+api('stop() ends upgraded connections, and the back-end side of them', async () => {
+  const url = new URL(`${state.base}/api/v1/namespaces/default/pods/pa:http/proxy/ws`)
+  const backendClosed = new Promise<void>((resolve) =>
+    state.backends[0]!.once('upgrade', (_req, socket: Duplex) => socket.once('close', () => resolve())),
+  )
+  const clientSocket = await new Promise<Duplex>((resolve, reject) => {
+    const req = httpsRequestRaw({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      ca: state.ca,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', authorization: `Bearer ${TOKEN}` },
+    })
+    req.on('upgrade', (_res, socket) => resolve(socket))
+    req.on('error', reject)
+    req.end()
+  })
+  const clientClosed = new Promise<void>((resolve) => clientSocket.once('close', () => resolve()))
+  clientSocket.on('error', () => {}) // a reset is as good as an end here
+  await state.server!.stop()
+  await clientClosed
+  await backendClosed
 })
 
 pure.run()
