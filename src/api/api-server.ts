@@ -21,6 +21,7 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { parse as parseYaml } from 'yaml'
 import type { ClusterManager } from '../p2p/cluster-manager.js'
 import type { Raft } from '../raft/raft.js'
@@ -40,6 +41,7 @@ import { defaultObject, validateObject } from '../store/validation.js'
 import type { WatchEvent } from '../store/watch-hub.js'
 import { type Clock, isoSeconds } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
+import type { Rng } from '../util/random.js'
 import {
   apiGroupListDocument,
   apiResourceListDocument,
@@ -55,6 +57,7 @@ import {
   isKubernetesProtobufContentType,
   UnsupportedProtobufKindError,
 } from './protobuf.js'
+import { ProxySubresource, parseProxyPath, writeStatusToSocket } from './proxy-subresource.js'
 import { RaftStoreClient } from './raft-store-client.js'
 import { TokenBucketLimiter } from './rate-limit.js'
 import { tableIncludeObject, toTable, wantsTable } from './table.js'
@@ -78,6 +81,8 @@ export interface ApiServerOptions {
   metrics?: ApiMetrics
   /** Requests per second per client address, with a burst of twice that. */
   rateLimitPerSecond?: number
+  /** Picks among a service's ready endpoints for the proxy subresource (default: seeded from the OS). */
+  rng?: Rng
   /** Pod logs: this peer's agent (null when it runs none) and how to reach the other peers' APIs. */
   podLogs?: { local: LocalPodLogs | null; caPem: string }
   /** Extra routes (the daemon's /shoal/v1 endpoints); return true when handled. */
@@ -305,10 +310,12 @@ export class ApiServer {
   private readonly limiter: TokenBucketLimiter
   private readonly openWatches = new Set<ServerResponse>()
   private readonly writer: RaftStoreClient
+  private readonly proxy: ProxySubresource
 
   constructor(private readonly options: ApiServerOptions) {
     this.log = options.logger.child({ component: 'api' })
     this.writer = new RaftStoreClient(options.store, options.raft, options.cluster)
+    this.proxy = new ProxySubresource({ store: options.store, logger: options.logger, rng: options.rng })
     const rate = options.rateLimitPerSecond ?? 5000
     this.limiter = new TokenBucketLimiter(options.clock, rate, rate * 2)
   }
@@ -316,12 +323,14 @@ export class ApiServer {
   async start(): Promise<void> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       const started = this.options.clock.now()
+      // Taken now: the proxy subresource rewrites req.url to the back-end's path.
+      const rawUrl = req.url ?? '/'
       this.handle(req, res)
         .catch((err: unknown) => this.sendError(res, err))
         .finally(() =>
           this.options.metrics?.observe(
             req.method ?? 'GET',
-            req.url ?? '/',
+            rawUrl,
             res.statusCode,
             this.options.clock.now() - started,
           ),
@@ -333,6 +342,9 @@ export class ApiServer {
     // Long watches are normal; idle keep-alive sockets are not kept forever.
     server.keepAliveTimeout = 65_000
     server.requestTimeout = 0
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.handleUpgrade(req, socket, head),
+    )
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.options.port, this.options.host, () => resolve())
@@ -348,6 +360,7 @@ export class ApiServer {
     const server = this.server
     this.server = null
     if (!server) return
+    this.proxy.stop()
     for (const res of this.openWatches) res.end()
     this.openWatches.clear()
     server.closeAllConnections()
@@ -415,13 +428,11 @@ export class ApiServer {
     if (method === 'GET' && path === '/version')
       return sendJson(res, 200, versionDocument(this.options.shoalVersion))
 
-    this.authenticate(req)
-    const client = req.socket.remoteAddress ?? 'unknown'
-    if (!this.limiter.take(client)) {
-      throw new HttpStatusError(429, 'TooManyRequests', 'too many requests from this client; slow down', {
-        retryAfterSeconds: 1,
-      })
-    }
+    this.admit(req)
+
+    // Before anything reads the body: a proxied body is streamed, whatever its size.
+    const proxyPath = parseProxyPath(url.pathname)
+    if (proxyPath) return this.proxy.serve(req, res, url, proxyPath)
 
     let cachedBody: Promise<Buffer> | null = null
     const body = (): Promise<Buffer> => {
@@ -454,6 +465,39 @@ export class ApiServer {
     if (!target)
       throw new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource')
     return this.serveResource(req, res, url, target, body)
+  }
+
+  /** The token, then the client's rate: every route but the open ones passes here first. */
+  private admit(req: IncomingMessage): void {
+    this.authenticate(req)
+    const client = req.socket.remoteAddress ?? 'unknown'
+    if (!this.limiter.take(client)) {
+      throw new HttpStatusError(429, 'TooManyRequests', 'too many requests from this client; slow down', {
+        retryAfterSeconds: 1,
+      })
+    }
+  }
+
+  /** Upgrade requests (WebSocket): only the proxy subresources take them. */
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A client that resets the connection must not take the process down with it.
+    socket.on('error', () => socket.destroy())
+    try {
+      this.admit(req)
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      const proxyPath = parseProxyPath(url.pathname)
+      if (!proxyPath)
+        throw new HttpStatusError(404, 'NotFound', 'the server could not find the requested resource')
+      this.proxy.serveUpgrade(req, socket, head, url, proxyPath)
+    } catch (err) {
+      if (!(err instanceof StoreError)) this.log.error({ err }, 'upgrade request failed')
+      writeStatusToSocket(
+        socket,
+        err instanceof StoreError
+          ? err
+          : new StoreError(500, 'InternalError', `an error on the server (${(err as Error).message})`),
+      )
+    }
   }
 
   private authenticate(req: IncomingMessage): void {

@@ -37,7 +37,7 @@ export function apiGroupListDocument(): unknown {
 
 const READ_WRITE = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']
 
-/** The APIResourceList of /api/v1, with the status, scale and log subresources. */
+/** The APIResourceList of /api/v1, with the status, scale, log and proxy subresources. */
 export function apiResourceListDocument(): unknown {
   const resources: unknown[] = []
   for (const t of RESOURCE_TYPES) {
@@ -74,6 +74,15 @@ export function apiResourceListDocument(): unknown {
     }
     if (t.resource === 'pods') {
       resources.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] })
+    }
+    if (t.resource === 'pods' || t.resource === 'services') {
+      resources.push({
+        name: `${t.resource}/proxy`,
+        singularName: '',
+        namespaced: true,
+        kind: t.resource === 'pods' ? 'PodProxyOptions' : 'ServiceProxyOptions',
+        verbs: ['create', 'delete', 'get', 'patch', 'update'],
+      })
     }
   }
   return { kind: 'APIResourceList', groupVersion: 'v1', resources }
