@@ -120,7 +120,10 @@ export class ClusterRecords {
     zone: string = DEFAULT_CLUSTER_DOMAIN,
   ) {
     this.zone = normalizeName(zone)
-    if (this.zone === '' || !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(this.zone))
+    if (
+      this.zone === '' ||
+      !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(this.zone)
+    )
       throw new Error(`clusterDomain: '${zone}' is not a domain name`)
   }
 
@@ -141,7 +144,12 @@ export class ClusterRecords {
     if (qtype === 'SOA' && labels.length === 0) return this.reply(Rcode.NOERROR, [this.soa(asked)], [], [])
     const found = this.lookup(asked, labels, qtype)
     const authorities = found.answers.length === 0 ? [this.soa()] : []
-    return this.reply(found.exists ? Rcode.NOERROR : Rcode.NXDOMAIN, found.answers, authorities, found.additionals)
+    return this.reply(
+      found.exists ? Rcode.NOERROR : Rcode.NXDOMAIN,
+      found.answers,
+      authorities,
+      found.additionals,
+    )
   }
 
   /** The zone's SOA record; negative answers are cached for its minimum (the record TTL). */
@@ -226,7 +234,13 @@ export class ClusterRecords {
       if (isExternal) {
         // A CNAME is the only record at its name, whatever type was asked (RFC 1034 3.6.2).
         if (!spec.externalName) return EMPTY_NAME
-        const cname: StringAnswer = { name: asked, type: 'CNAME', class: 'IN', ttl: CLUSTER_TTL_S, data: spec.externalName }
+        const cname: StringAnswer = {
+          name: asked,
+          type: 'CNAME',
+          class: 'IN',
+          ttl: CLUSTER_TTL_S,
+          data: spec.externalName,
+        }
         return { exists: true, answers: [cname], additionals: [] }
       }
       if (qtype !== 'A' && qtype !== 'ANY') return EMPTY_NAME

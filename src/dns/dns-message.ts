@@ -3,8 +3,8 @@
  * (answers, errors, truncation to the client's UDP size). Built on dns-packet.
  */
 
-import * as dnsPacket from 'dns-packet'
 import type { DecodedPacket, OptAnswer, Packet } from 'dns-packet'
+import * as dnsPacket from 'dns-packet'
 import { type ClusterAnswer, Rcode } from './cluster-records.js'
 
 /** Response codes the server writes (never renumber: wire values). */

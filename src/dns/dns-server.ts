@@ -121,7 +121,8 @@ export class ClusterDnsServer {
     requireInt('maxTcpPipelined', this.maxTcpPipelined, 1)
     const upstreams = options.upstreams ?? []
     for (const [i, u] of upstreams.entries()) {
-      if (isIP(u.host) === 0) throw new InvalidDnsConfigError(`upstreams[${i}].host`, u.host, 'must be an IP address')
+      if (isIP(u.host) === 0)
+        throw new InvalidDnsConfigError(`upstreams[${i}].host`, u.host, 'must be an IP address')
       requireInt(`upstreams[${i}].port`, u.port, 1, 65_535)
       // Forwarding to ourselves would loop until every forward timed out.
       if (u.host === options.host && u.port === options.port && options.port !== 0)

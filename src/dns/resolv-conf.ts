@@ -42,7 +42,9 @@ export function parseResolvConf(text: string): ResolvConf {
  */
 export function upstreamsFromResolvConf(conf: ResolvConf, ownAddresses: readonly string[]): Upstream[] {
   const own = new Set(ownAddresses)
-  return conf.nameservers.filter((ns) => !own.has(ns) && !ns.includes('%')).map((host) => ({ host, port: 53 }))
+  return conf.nameservers
+    .filter((ns) => !own.has(ns) && !ns.includes('%'))
+    .map((host) => ({ host, port: 53 }))
 }
 
 /** A pod's DNS settings in the shape Docker's HostConfig takes (`Dns`, `DnsSearch`, `DnsOptions`). */

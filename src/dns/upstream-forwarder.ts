@@ -58,7 +58,10 @@ export class UpstreamForwarder {
         const reply =
           transport === 'udp' ? await this.askUdp(upstream, query) : await this.askTcp(upstream, query)
         if (reply) return reply
-        this.log.debug({ upstream: `${upstream.host}:${upstream.port}`, transport }, 'upstream did not answer')
+        this.log.debug(
+          { upstream: `${upstream.host}:${upstream.port}`, transport },
+          'upstream did not answer',
+        )
       }
       return null
     } finally {

@@ -1,11 +1,7 @@
 import '../../src/util/polyfill.js'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  allocateServiceAddresses,
-  clusterDnsAddress,
-  parseCidr,
-} from '../../src/store/service-allocation.js'
+import { allocateServiceAddresses, clusterDnsAddress, parseCidr } from '../../src/store/service-allocation.js'
 import type { KubeObject } from '../../src/store/types.js'
 import { ControllerWorld } from '../controllers/support.js'
 
@@ -159,7 +155,10 @@ test('only kube-system/kube-dns may ask for the cluster DNS address', async () =
   assert.is(refused.ok ? 0 : refused.status.code, 422)
   const kubeDns = await w.create(
     'services',
-    { ...svc('kube-dns', { clusterIP: '10.96.0.10' }), metadata: { name: 'kube-dns', namespace: 'kube-system' } },
+    {
+      ...svc('kube-dns', { clusterIP: '10.96.0.10' }),
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+    },
     'kube-system',
   )
   assert.is(specOf(kubeDns).clusterIP, '10.96.0.10')
