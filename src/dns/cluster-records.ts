@@ -162,8 +162,9 @@ export class ClusterRecords {
       data: {
         mname: `ns.dns.${this.zone}`,
         rname: `hostmaster.${this.zone}`,
-        // Changes with every service write; resolvers only compare it for zone transfers.
-        serial: this.store.list('services').resourceVersion % 2 ** 32,
+        // Fixed: only zone transfers compare serials, and none are served. (Reading a store
+        // version here would cost a list on every negative answer, the commonest reply.)
+        serial: 1,
         refresh: 7200,
         retry: 1800,
         expire: 86400,
@@ -204,10 +205,8 @@ export class ClusterRecords {
   }
 
   private namespaceExists(ns: string): boolean {
-    return (
-      this.store.get('namespaces', undefined, ns) !== undefined ||
-      this.store.list('services', { namespace: ns }).items.length > 0
-    )
+    // A get, not a list: every search-path miss of every pod comes through here.
+    return this.store.get('namespaces', undefined, ns) !== undefined
   }
 
   private lookupPod(asked: string, rest: string[], ns: string, qtype: string): Found {
@@ -336,7 +335,8 @@ export class ClusterRecords {
 
   /**
    * PTR for a cluster IP or a headless endpoint; any other reverse name is not ours (the
-   * upstream resolvers may know it).
+   * upstream resolvers may know it). Scans the services: O(services) per reverse question,
+   * which are rare next to forward ones.
    */
   private answerReverse(asked: string, qtype: string): ClusterAnswer | OutsideAnswer {
     const labels = asked.toLowerCase().split('.').slice(0, -2)

@@ -101,6 +101,7 @@ export class ClusterDnsServer {
   private readonly maxTcpPipelined: number
   private readonly forwarder: UpstreamForwarder
   private udp: UdpSocket | null = null
+  private starting: Promise<void> | null = null
   private tcp: Server | null = null
   private readonly connections = new Set<TcpSocket>()
   private readonly counters: DnsServerStats = { answered: 0, forwarded: 0, servfail: 0, malformed: 0 }
@@ -157,18 +158,33 @@ export class ClusterDnsServer {
    */
   async start(): Promise<void> {
     if (this.udp !== null) return
-    const udp = await this.bindUdp(this.port)
-    const port = udp.address().port
-    try {
-      this.tcp = await this.listenTcp(port)
-    } catch (err) {
-      await new Promise<void>((resolve) => udp.close(() => resolve()))
-      throw err
+    this.starting ??= this.bindBoth().finally(() => {
+      this.starting = null
+    })
+    return this.starting
+  }
+
+  private async bindBoth(): Promise<void> {
+    // With port 0, TCP may find UDP's free port taken by another TCP listener: pick again.
+    const attempts = this.port === 0 ? 3 : 1
+    let udp: UdpSocket | undefined
+    for (let attempt = 1; ; attempt++) {
+      udp = await this.bindUdp(this.port)
+      try {
+        this.tcp = await this.listenTcp(udp.address().port)
+        break
+      } catch (err) {
+        const u = udp
+        await new Promise<void>((resolve) => u.close(() => resolve()))
+        if (attempt >= attempts || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+      }
     }
+    const port = udp.address().port
     // ICMP errors surface as socket errors on some systems; the socket keeps working.
     udp.on('error', (err) => this.log.debug({ err: err.message }, 'udp socket error'))
     udp.on('message', (msg, rinfo) => this.onUdp(udp, msg, rinfo))
     this.udp = udp
+    this.forwarder.start()
     this.log.info({ host: this.host, port }, 'cluster dns listening')
   }
 
@@ -260,7 +276,8 @@ export class ClusterDnsServer {
     let idle: TimerHandle | null = null
     const armIdle = () => {
       this.clock.clearTimeout(idle)
-      idle = this.clock.setTimeout(() => socket.destroy(), this.tcpIdleMs)
+      // A connection waiting for a forwarded answer is not idle.
+      idle = this.clock.setTimeout(() => (pending > 0 ? armIdle() : socket.destroy()), this.tcpIdleMs)
     }
     armIdle()
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'tcp connection error'))

@@ -69,7 +69,12 @@ export class UpstreamForwarder {
     }
   }
 
-  /** Ends every forward in progress (each resolves null). Idempotent. */
+  /** Accepts forwards again after `stop()` (a server can be restarted). */
+  start(): void {
+    this.stopped = false
+  }
+
+  /** Ends every forward in progress (each resolves null) and refuses new ones. Idempotent. */
   stop(): void {
     this.stopped = true
     for (const close of [...this.open]) close()

@@ -209,6 +209,12 @@ test('other names are forwarded to the upstream, over the client transport; EDNS
     // A reverse name that is not a cluster address goes upstream too.
     await askUdp(port, query('1.1.168.192.in-addr.arpa', 'PTR'))
     assert.is(up.received(), 3)
+    // Stopped and started again: still forwards.
+    await s.stop()
+    await s.start()
+    const again = await askUdp(s.address().port, query('example.org', 'A'))
+    assert.is(again.rcode, 'NOERROR')
+    assert.is(up.received(), 4)
   } finally {
     await cleanup()
   }
