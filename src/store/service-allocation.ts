@@ -7,6 +7,10 @@
  * and ports are free again once their Service is gone (what is used is read off the stored
  * Services). On update, allocated values the client left out are kept, and a cluster IP
  * cannot change (Kubernetes: "field is immutable").
+ *
+ * The 10th address of the range (10.96.0.10 by default, as kube-dns) is the cluster DNS
+ * address every peer serves: it is never handed out, and only `kube-system/kube-dns` may ask
+ * for it (so Kubernetes' own kube-dns manifests still apply).
  */
 
 import { createHash } from 'node:crypto'
@@ -39,6 +43,18 @@ export function parseCidr(cidr: string): Cidr {
   const base = Math.floor(ipToNumber(m[1]!) / size) * size
   return { base, size }
 }
+
+/**
+ * The cluster DNS address of a service range: its 10th address, as kube-dns uses. Pods get it
+ * as their resolver, so no ordinary Service may take it.
+ */
+export function clusterDnsAddress(cidr: Cidr): string {
+  // A range too small for a 10th usable address (a /29 or /30) uses its last usable one.
+  return numberToIp(cidr.base + Math.min(10, cidr.size - 2))
+}
+
+/** The one Service allowed to hold the cluster DNS address (Kubernetes' own kube-dns manifests). */
+const DNS_SERVICE = { namespace: 'kube-system', name: 'kube-dns' } as const
 
 function seedOf(text: string): number {
   return createHash('sha256').update(text).digest().readUInt32BE(0)
@@ -90,6 +106,9 @@ export function allocateServiceAddresses(
     const used = new Set(
       others.map((o) => (o.spec as ServiceSpec | undefined)?.clusterIP).filter((ip): ip is string => !!ip),
     )
+    const dnsIp = clusterDnsAddress(cidr)
+    const isDnsService =
+      svc.metadata.namespace === DNS_SERVICE.namespace && svc.metadata.name === DNS_SERVICE.name
     if (spec.clusterIP === 'None') {
       // Headless: no address.
     } else if (spec.clusterIP) {
@@ -99,6 +118,12 @@ export function allocateServiceAddresses(
           reason: 'FieldValueInvalid',
           field: 'spec.clusterIPs',
           message: `Invalid value: "${spec.clusterIP}": failed to allocate IP ${spec.clusterIP}: provided IP is not in the valid range. The range of valid IPs is ${numberToIp(cidr.base)}/${32 - Math.log2(cidr.size)}`,
+        })
+      else if (spec.clusterIP === dnsIp && !isDnsService)
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: 'spec.clusterIPs',
+          message: `Invalid value: "${spec.clusterIP}": failed to allocate IP ${spec.clusterIP}: provided IP is reserved for the cluster DNS (only ${DNS_SERVICE.namespace}/${DNS_SERVICE.name} may use it)`,
         })
       else if (used.has(spec.clusterIP))
         causes.push({
@@ -112,7 +137,8 @@ export function allocateServiceAddresses(
       let chosen: string | undefined
       for (let i = 0; i < usable; i++) {
         const ip = numberToIp(cidr.base + 1 + ((start + i) % usable))
-        if (!used.has(ip)) {
+        // The DNS address is never chosen automatically, even for kube-dns: it asks explicitly.
+        if (!used.has(ip) && ip !== dnsIp) {
           chosen = ip
           break
         }

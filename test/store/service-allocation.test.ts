@@ -1,7 +1,7 @@
 import '../../src/util/polyfill.js'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCidr } from '../../src/store/service-allocation.js'
+import { allocateServiceAddresses, clusterDnsAddress, parseCidr } from '../../src/store/service-allocation.js'
 import type { KubeObject } from '../../src/store/types.js'
 import { ControllerWorld } from '../controllers/support.js'
 
@@ -25,13 +25,13 @@ test('a new service gets a free cluster IP of the range; an explicit one is hono
   const n = ip.split('.').reduce((x, p) => x * 256 + Number(p), 0)
   assert.ok(n > cidr.base && n < cidr.base + cidr.size - 1, ip)
   assert.equal(specOf(a).clusterIPs, [ip])
-  const b = await w.create('services', svc('b', { clusterIP: '10.96.0.10' }))
-  assert.is(specOf(b).clusterIP, '10.96.0.10')
+  const b = await w.create('services', svc('b', { clusterIP: '10.96.0.20' }))
+  assert.is(specOf(b).clusterIP, '10.96.0.20')
   const taken = await w.client.propose({
     op: 'create',
     resource: 'services',
     namespace: 'default',
-    object: svc('c', { clusterIP: '10.96.0.10' }),
+    object: svc('c', { clusterIP: '10.96.0.20' }),
     uid: 'u-c',
     now: w.nowIso(),
   })
@@ -50,8 +50,8 @@ test('a new service gets a free cluster IP of the range; an explicit one is hono
   assert.is(specOf(headless).clusterIP, 'None')
   // Released on delete: the same address can be asked for again.
   await w.propose({ op: 'remove', resource: 'services', namespace: 'default', name: 'b', now: w.nowIso() })
-  const again = await w.create('services', svc('b2', { clusterIP: '10.96.0.10' }))
-  assert.is(specOf(again).clusterIP, '10.96.0.10')
+  const again = await w.create('services', svc('b2', { clusterIP: '10.96.0.20' }))
+  assert.is(specOf(again).clusterIP, '10.96.0.20')
 })
 
 test('an update keeps the cluster IP it leaves out and refuses to change it', async () => {
@@ -120,6 +120,48 @@ test('NodePort services get distinct node ports; a taken one is refused; updates
     specOf(updated).ports.map((p) => p.nodePort),
     ports,
   )
+})
+
+test('the cluster DNS address is the 10th of the range, never allocated automatically', () => {
+  assert.is(clusterDnsAddress(parseCidr('10.96.0.0/12')), '10.96.0.10')
+  assert.is(clusterDnsAddress(parseCidr('172.20.0.0/16')), '172.20.0.10')
+  assert.is(clusterDnsAddress(parseCidr('192.168.5.0/30')), '192.168.5.2')
+  // A /28 has 14 usable addresses; one is the DNS address, so 13 services fill it.
+  const cidr = parseCidr('192.168.5.0/28')
+  const others: KubeObject[] = []
+  for (let i = 0; i < 13; i++) {
+    const s = svc(`s${i}`, {})
+    allocateServiceAddresses(s, others, `uid-${i}`, cidr)
+    others.push(s)
+  }
+  const ips = others.map((o) => specOf(o).clusterIP)
+  assert.is(new Set(ips).size, 13)
+  assert.not.ok(ips.includes('192.168.5.10'))
+  assert.throws(() => allocateServiceAddresses(svc('full', {}), others, 'uid-full', cidr), /range is full/)
+})
+
+test('only kube-system/kube-dns may ask for the cluster DNS address', async () => {
+  const w = new ControllerWorld()
+  const refused = await w.client.propose({
+    op: 'create',
+    resource: 'services',
+    namespace: 'default',
+    object: svc('dns', { clusterIP: '10.96.0.10' }),
+    uid: 'u-dns',
+    now: w.nowIso(),
+  })
+  assert.not.ok(refused.ok)
+  assert.match(refused.ok ? '' : (refused.status.message ?? ''), /reserved for the cluster DNS/)
+  assert.is(refused.ok ? 0 : refused.status.code, 422)
+  const kubeDns = await w.create(
+    'services',
+    {
+      ...svc('kube-dns', { clusterIP: '10.96.0.10' }),
+      metadata: { name: 'kube-dns', namespace: 'kube-system' },
+    },
+    'kube-system',
+  )
+  assert.is(specOf(kubeDns).clusterIP, '10.96.0.10')
 })
 
 test.run()
