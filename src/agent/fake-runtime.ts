@@ -47,6 +47,8 @@ export interface FakeProgram {
 interface FakeSandbox {
   node: string
   status: SandboxStatus
+  /** What the agent asked for (tests read the hostname, ports and DNS settings). */
+  config: SandboxConfig
 }
 
 interface FakeContainer {
@@ -158,7 +160,7 @@ export class FakeRuntime implements Runtime {
       ip: podCidr ? this.host.newIpIn(podCidr) : this.host.newIp(),
       createdAtMs: this.clock.now(),
     }
-    this.host.sandboxes.set(status.id, { node: this.nodeName, status })
+    this.host.sandboxes.set(status.id, { node: this.nodeName, status, config: structuredClone(config) })
     return { ...status }
   }
 

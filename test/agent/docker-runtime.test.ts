@@ -24,6 +24,10 @@ const dockerTest = await dockerTestOrSkip(test)
 const docker = dockerClient()
 const NODE = `rt-docker-test-${process.pid}`
 const scratch: string[] = []
+/** Subnets of a range of this test run's own (the pid picks it) so parallel runs rarely overlap. */
+const NET_RANGE_OCTET = 200 + (process.pid % 50)
+const netRange = `10.${NET_RANGE_OCTET}.0.0/16`
+const subnet = (third: number) => `10.${NET_RANGE_OCTET}.${third}.0/24`
 const podsDir = mkdtempSync(join(tmpdir(), 'shoal-docker-pods-'))
 
 function scratchDir(): string {
@@ -92,6 +96,7 @@ runtimeSuite(
     missingImage: 'shoal-test/nowhere-missing:1',
     scratchDir,
     cleanup,
+    podSubnet: subnet(7),
   },
   NODE,
 )
@@ -447,11 +452,6 @@ dockerTest('exec that outlives its timeout is an error', async () => {
 })
 
 // ---------------------------------------------------------------- pod networks
-
-/** Subnets of a range of this test run's own (the pid picks it) so parallel runs rarely overlap. */
-const NET_RANGE_OCTET = 200 + (process.pid % 50)
-const netRange = `10.${NET_RANGE_OCTET}.0.0/16`
-const subnet = (third: number) => `10.${NET_RANGE_OCTET}.${third}.0/24`
 
 /** Records iptables calls; every rule is absent until inserted. */
 function fakeIptables() {
