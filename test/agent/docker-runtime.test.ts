@@ -15,6 +15,7 @@ import {
   validateDockerRuntimeOptions,
 } from '../../src/agent/docker-runtime.js'
 import { pauseExecutable, splitImageRef, tarArchive } from '../../src/agent/pause-image.js'
+import { systemIptables } from '../../src/agent/pod-network-firewall.js'
 import { type ContainerConfig, LABELS, type SandboxConfig } from '../../src/agent/runtime.js'
 import { silentLogger } from '../../src/util/logger.js'
 import { dockerTestOrSkip, TEST_IMAGE } from '../support/docker.js'
@@ -82,6 +83,9 @@ function make(
     podsDir,
     logger: silentLogger(),
     ...(infraImage ? { infraImage } : {}),
+    // The host's firewall is left alone, but by the one test that checks the rule works.
+    clusterPodCidr: netRange,
+    iptables: async () => ({ code: 0, stderr: '' }),
     ...extra,
   })
 }
@@ -586,7 +590,7 @@ dockerTest(
   async () => {
     if (process.getuid?.() !== 0) return // the rule needs root; the test above covers the rest
     const nodes = [`${NODE}-x1`, `${NODE}-x2`]
-    const rts = nodes.map((n) => make(n, undefined, { clusterPodCidr: netRange }))
+    const rts = nodes.map((n) => make(n, undefined, { iptables: systemIptables }))
     const { execFileSync } = await import('node:child_process')
     try {
       await rts[0]!.ensurePodNetwork(subnet(5))
