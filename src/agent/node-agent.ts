@@ -126,6 +126,7 @@ export class NodeAgent {
   private readonly seenDigest = new Map<string, string>()
   /** The node's pod network: sandboxes wait for it once the runtime has one. */
   private readonly podNetwork: NodePodNetwork
+  private lastPodNetworkError = ''
 
   /** Pod uids to sync: one sync per pod at a time, failures retried with back-off. */
   private readonly queue: WorkQueue
@@ -350,8 +351,14 @@ export class NodeAgent {
         this.log.info({ podCidr }, 'pod network ready')
         for (const uid of this.pods.keys()) this.enqueue(uid)
       },
-      // A pod's sync tries again (with its back-off) and reports the error then.
-      (err: unknown) => this.log.warn({ podCidr, err: (err as Error).message }, 'pod network not made'),
+      // Tried again at the next Node event (the heartbeat's) and by each pod's sync (with its
+      // back-off); logged at warn once per distinct error, not every heartbeat.
+      (err: unknown) => {
+        const message = (err as Error).message
+        const level = message === this.lastPodNetworkError ? 'debug' : 'warn'
+        this.lastPodNetworkError = message
+        this.log[level]({ podCidr, err: message }, 'pod network not made')
+      },
     )
   }
 
