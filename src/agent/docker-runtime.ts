@@ -7,6 +7,13 @@
  * DNS settings and published host ports (Docker refuses them on joined containers). The infra
  * image is built in-process when the engine lacks it (see pause-image.ts): no registry needed.
  *
+ * Pod IPs: once the agent hands it the Node's podCIDR (`ensurePodNetwork`), sandboxes join the
+ * node's own bridge network `shoal-<node>` with that subnet, so pod IPs are unique across the
+ * cluster; until then (or without a podCIDR) they join `network` (Docker's default bridge).
+ * Docker isolates bridges from one another; pod-network-firewall.ts undoes that for the pod range.
+ * With a user-defined network the pod's resolv.conf names Docker's embedded DNS (127.0.0.11),
+ * which forwards to the servers the sandbox was given.
+ *
  * Everything this runtime makes carries the LABELS, `io.shoal.node` first: listings filter on
  * it, so agents sharing one engine never see each other's pods, and a restarted agent adopts
  * its own. Container operations (start, stop, logs, exec, remove) trust the ids the agent got
@@ -20,9 +27,12 @@ import { randomBytes } from 'node:crypto'
 import { isAbsolute } from 'node:path'
 import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import Docker from 'dockerode'
+import { DEFAULT_POD_CIDR } from '../store/pod-cidr-allocation.js'
+import { ipToNumber, numberToIp } from '../store/service-allocation.js'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { buildPauseImage } from './pause-image.js'
+import { allowPodRangeTraffic, type IptablesRunner, systemIptables } from './pod-network-firewall.js'
 import {
   type ContainerConfig,
   type ContainerStatus,
@@ -40,8 +50,25 @@ import {
 /** The infra image built when absent: `/pause`, nothing else. */
 export const DEFAULT_INFRA_IMAGE = 'shoal/pause:3.10'
 
-/** The network pods join: Docker's default bridge (per-node networks come later). */
+/** The network pods join until the node's pod network is made: Docker's default bridge. */
 export const DEFAULT_POD_NETWORK = 'bridge'
+
+/** The Docker network of a node's pods (one bridge per node, with the Node's podCIDR). */
+export function podNetworkName(nodeName: string): string {
+  return `shoal-${nodeName}`
+}
+
+/** A node's pod subnet and its gateway (the bridge's address): an aligned a.b.c.d/8…30. */
+export function podSubnet(podCidr: string): { subnet: string; gateway: string } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(podCidr)
+  const bits = m ? Number(m[2]) : Number.NaN
+  if (!m || m[1]!.split('.').some((o) => Number(o) > 255) || !(bits >= 8 && bits <= 30))
+    throw new Error(`podCidr: '${podCidr}' is not a pod subnet: expected a.b.c.d/8…30`)
+  const size = 2 ** (32 - bits)
+  const base = ipToNumber(m[1]!)
+  if (base % size !== 0) throw new Error(`podCidr: '${podCidr}' is not aligned to its prefix`)
+  return { subnet: podCidr, gateway: numberToIp(base + 1) }
+}
 
 /** What DockerRuntime needs. */
 export interface DockerRuntimeOptions {
@@ -55,8 +82,14 @@ export interface DockerRuntimeOptions {
   clock?: Clock
   /** The sandbox image; built in-process under this name when the engine lacks it. */
   infraImage?: string
-  /** The Docker network sandboxes join (the one place the pod network is chosen). */
+  /** The Docker network sandboxes join until `ensurePodNetwork` makes the node's own. */
   network?: string
+  /** The cluster pod range, whose traffic between nodes' networks is let through (iptables). */
+  clusterPodCidr?: string
+  /** Runs iptables (tests inject a fake; default the host's). */
+  iptables?: IptablesRunner
+  /** Whether the rule may be added (default: whether this process runs as root). */
+  isRoot?: boolean
   /** Gives up a pull after this long (default 60 s). */
   pullTimeoutMs?: number
 }
@@ -70,6 +103,13 @@ export function validateDockerRuntimeOptions(o: DockerRuntimeOptions): void {
     throw new Error(`pullTimeoutMs: ${o.pullTimeoutMs} must be positive`)
   if (o.infraImage !== undefined && o.infraImage.trim() === '')
     throw new Error(`infraImage: '${o.infraImage}' must name an image`)
+  if (o.clusterPodCidr !== undefined) {
+    try {
+      podSubnet(o.clusterPodCidr)
+    } catch {
+      throw new Error(`clusterPodCidr: '${o.clusterPodCidr}' is not an aligned a.b.c.d/8…30`)
+    }
+  }
 }
 
 /** How long SIGKILL may take before stop gives up waiting (the engine is then in trouble). */
@@ -232,8 +272,17 @@ export class DockerRuntime implements Runtime {
   private readonly log: Logger
   private readonly clock: Clock
   private readonly infraImage: string
-  private readonly network: string
+  /** The network sandboxes join: the default one, then the node's once it is made. */
+  private network: string
+  private readonly defaultNetwork: string
   private readonly pullTimeoutMs: number
+  private readonly clusterPodCidr: string
+  private readonly iptables: IptablesRunner
+  private readonly isRoot: boolean
+  /** Pod network changes, one at a time (concurrent callers queue). */
+  private networkOps: Promise<unknown> = Promise.resolve()
+  /** Whether the firewall rule was seen to (added, present or skipped): once per runtime. */
+  private firewallDone = false
   /** Inspections by container id, good while `docker ps` shows the same state; pruned to listed ids. */
   private readonly statuses = new Map<string, CachedStatus>()
   /** Image id (sha256:…) → the id reported (`docker-pullable://…` when it has a digest). */
@@ -254,8 +303,12 @@ export class DockerRuntime implements Runtime {
     this.nodeName = options.nodeName
     this.clock = options.clock ?? new SystemClock()
     this.infraImage = normaliseImageRef(options.infraImage ?? DEFAULT_INFRA_IMAGE)
-    this.network = options.network ?? DEFAULT_POD_NETWORK
+    this.defaultNetwork = options.network ?? DEFAULT_POD_NETWORK
+    this.network = this.defaultNetwork
     this.pullTimeoutMs = options.pullTimeoutMs ?? 60_000
+    this.clusterPodCidr = options.clusterPodCidr ?? DEFAULT_POD_CIDR
+    this.iptables = options.iptables ?? systemIptables
+    this.isRoot = options.isRoot ?? process.getuid?.() === 0
     this.log = options.logger.child({ component: 'docker-runtime', node: this.nodeName })
   }
 
@@ -352,6 +405,107 @@ export class DockerRuntime implements Runtime {
       })
     }
     await this.infraBuild
+  }
+
+  // ---------------------------------------------------------------- the pod network
+
+  /**
+   * Makes the bridge network `shoal-<node>` with subnet `podCidr` (gateway .1, this runtime's
+   * labels) unless it exists with that subnet; one with another subnet is replaced when no
+   * container uses it. Sandboxes run from now on join it. Then, once, lets traffic between
+   * nodes' pod networks on this host through (pod-network-firewall.ts).
+   */
+  ensurePodNetwork(podCidr: string): Promise<void> {
+    const op = this.networkOps.then(() => this.ensurePodNetworkNow(podCidr))
+    this.networkOps = op.catch(() => undefined)
+    return op
+  }
+
+  private async ensurePodNetworkNow(podCidr: string): Promise<void> {
+    const { subnet, gateway } = podSubnet(podCidr)
+    const name = podNetworkName(this.nodeName)
+    const existing = await this.inspectNetwork(name)
+    if (existing) {
+      const subnets = (existing.IPAM?.Config ?? []).map((c) => c.Subnet).filter((x): x is string => !!x)
+      if (!subnets.includes(subnet)) {
+        const users = Object.values(existing.Containers ?? {}).map((c) => c.Name)
+        if (users.length > 0)
+          throw new Error(
+            `docker network ${name} has subnet ${subnets.join(', ') || '(none)'}, not the node's ${subnet}, ` +
+              `and ${users.length} container(s) use it (${users.slice(0, 3).join(', ')}): remove them to replace it`,
+          )
+        this.log.info({ network: name, from: subnets.join(', '), to: subnet }, 'replacing the pod network')
+        await tolerant(() => this.docker.getNetwork(existing.Id).remove())
+        await this.createNetwork(name, subnet, gateway)
+      }
+    } else {
+      await this.createNetwork(name, subnet, gateway)
+    }
+    this.network = name
+    if (!this.firewallDone) {
+      const r = await allowPodRangeTraffic(this.iptables, this.clusterPodCidr, this.isRoot)
+      this.firewallDone = true
+      if ('skipped' in r)
+        this.log.warn(
+          { range: this.clusterPodCidr, why: r.skipped },
+          "pods of other nodes' networks on this host may be unreachable: the DOCKER-USER rule was not added",
+        )
+      else if (r.done === 'added')
+        this.log.info({ range: this.clusterPodCidr }, 'accepted pod range traffic in DOCKER-USER')
+    }
+  }
+
+  /** Removes `shoal-<node>` if this runtime made it; refused while containers use it. */
+  removePodNetwork(): Promise<void> {
+    const op = this.networkOps.then(async () => {
+      const name = podNetworkName(this.nodeName)
+      const existing = await this.inspectNetwork(name)
+      this.network = this.defaultNetwork
+      if (!existing) return
+      if (existing.Labels?.[LABELS.node] !== this.nodeName) {
+        this.log.warn({ network: name }, 'leaving a network this runtime did not make')
+        return
+      }
+      const users = Object.values(existing.Containers ?? {}).map((c) => c.Name)
+      if (users.length > 0)
+        throw new Error(
+          `docker network ${name} is still used by ${users.length} container(s): ${users.join(', ')}`,
+        )
+      await tolerant(() => this.docker.getNetwork(existing.Id).remove())
+    })
+    this.networkOps = op.catch(() => undefined)
+    return op
+  }
+
+  private async inspectNetwork(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
+    try {
+      const info = (await this.docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo
+      // The engine also answers a lookup by id prefix: only the name counts.
+      return info.Name === name ? info : undefined
+    } catch (err) {
+      if (engineStatus(err) === 404) return undefined
+      throw err
+    }
+  }
+
+  private async createNetwork(name: string, subnet: string, gateway: string): Promise<void> {
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: gateway }] },
+        Labels: { [LABELS.node]: this.nodeName, [LABELS.role]: 'network' },
+      })
+      this.log.info({ network: name, subnet }, 'pod network created')
+    } catch (err) {
+      // Made meanwhile by another runtime of this node (a restart racing its predecessor).
+      if (engineStatus(err) === 409) {
+        const now = await this.inspectNetwork(name)
+        if (now?.IPAM?.Config?.some((c) => c.Subnet === subnet)) return
+      }
+      throw new Error(`could not create docker network ${name} (${subnet}): ${engineMessage(err)}`)
+    }
   }
 
   // ---------------------------------------------------------------- sandboxes

@@ -14,6 +14,7 @@
  */
 
 import { PassThrough, type Readable } from 'node:stream'
+import { ipToNumber, numberToIp } from '../store/service-allocation.js'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import {
   type ContainerConfig,
@@ -46,6 +47,8 @@ export interface FakeProgram {
 interface FakeSandbox {
   node: string
   status: SandboxStatus
+  /** What the agent asked for (tests read the hostname, ports and DNS settings). */
+  config: SandboxConfig
 }
 
 interface FakeContainer {
@@ -69,6 +72,10 @@ export class FakeRuntimeHost {
   readonly missingImages = new Set<string>()
   /** Fails the next N createContainer calls (tests of CreateContainerError). */
   failNextCreates = 0
+  /** Each node's pod network (its subnet), as `ensurePodNetwork` made it. */
+  readonly podNetworks = new Map<string, string>()
+  /** Fails the next N ensurePodNetwork calls (tests of the agent's retry). */
+  failNextPodNetworks = 0
   private nextId = 1
   private nextIp = 1
 
@@ -81,6 +88,16 @@ export class FakeRuntimeHost {
   newIp(): string {
     const n = this.nextIp++
     return `10.244.${(n >> 8) & 255}.${n & 255}`
+  }
+
+  /** The lowest free address of `cidr` after its gateway (.1), or throws when it is full. */
+  newIpIn(cidr: string): string {
+    const [addr, bits] = cidr.split('/')
+    const size = 2 ** (32 - Number(bits))
+    const base = ipToNumber(addr!)
+    const used = new Set([...this.sandboxes.values()].map((s) => s.status.ip))
+    for (let n = base + 2; n < base + size - 1; n++) if (!used.has(numberToIp(n))) return numberToIp(n)
+    throw new Error(`no free address in pod subnet ${cidr}`)
   }
 
   emit(node: string, id: string): void {
@@ -133,17 +150,38 @@ export class FakeRuntime implements Runtime {
   }
 
   async runSandbox(config: SandboxConfig): Promise<SandboxStatus> {
+    const podCidr = this.host.podNetworks.get(this.nodeName)
     const status: SandboxStatus = {
       id: this.host.newId('sb'),
       podUid: config.podUid,
       podName: config.podName,
       namespace: config.namespace,
       state: 'ready',
-      ip: this.host.newIp(),
+      ip: podCidr ? this.host.newIpIn(podCidr) : this.host.newIp(),
       createdAtMs: this.clock.now(),
     }
-    this.host.sandboxes.set(status.id, { node: this.nodeName, status })
+    this.host.sandboxes.set(status.id, { node: this.nodeName, status, config: structuredClone(config) })
     return { ...status }
+  }
+
+  /** As DockerRuntime: a subnet change is refused while a sandbox of the old one runs. */
+  async ensurePodNetwork(podCidr: string): Promise<void> {
+    if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(podCidr)) throw new Error(`'${podCidr}' is not a pod subnet`)
+    if (this.host.failNextPodNetworks > 0) {
+      this.host.failNextPodNetworks -= 1
+      throw new Error('the fake runtime was told to fail this pod network')
+    }
+    const before = this.host.podNetworks.get(this.nodeName)
+    if (before === podCidr) return
+    if (before && (await this.listSandboxes()).some((s) => s.state === 'ready'))
+      throw new Error(
+        `pod network of node ${this.nodeName} has subnet ${before}, not ${podCidr}, and sandboxes still use it`,
+      )
+    this.host.podNetworks.set(this.nodeName, podCidr)
+  }
+
+  async removePodNetwork(): Promise<void> {
+    this.host.podNetworks.delete(this.nodeName)
   }
 
   async stopSandbox(id: string): Promise<void> {

@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { EventRecorder } from '../store/event-recorder.js'
 import { stableStringify } from '../store/object-store.js'
+import { podCidrOf } from '../store/pod-cidr-allocation.js'
 import { type StoreClient, watchFromNow } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import { type Clock, isoSeconds, type TimerHandle } from '../util/clock.js'
@@ -26,7 +27,9 @@ import type { Logger } from '../util/logger.js'
 import { WorkQueue } from '../util/work-queue.js'
 import { Backoff, CONTAINER_BACKOFF } from './backoff.js'
 import { buildContainerConfig, ContainerConfigError, volumeDir } from './container-config.js'
+import { NodePodNetwork } from './node-pod-network.js'
 import { buildNode, hostCapacity, type NodeCapacity, nodeConditions } from './node-status.js'
+import { type ClusterDns, podDns } from './pod-dns.js'
 import { planPod, restartBackoffKey, type Waiting } from './pod-plan.js'
 import { type ContainerSpec, podSpec } from './pod-spec.js'
 import { computePodStatus } from './pod-status.js'
@@ -63,6 +66,8 @@ export interface NodeAgentOptions {
   maxConcurrentSyncs?: number
   capacity?: NodeCapacity
   labels?: Record<string, string>
+  /** The cluster's DNS service, for pods of the ClusterFirst policies (none: the host's resolver). */
+  clusterDns?: ClusterDns
 }
 
 /** What the runtime holds, as of one list. */
@@ -119,6 +124,9 @@ export class NodeAgent {
   private readonly events: EventRecorder
   /** A digest of each pod's runtime state at its last sync: a relist that differs enqueues it. */
   private readonly seenDigest = new Map<string, string>()
+  /** The node's pod network: sandboxes wait for it once the runtime has one. */
+  private readonly podNetwork: NodePodNetwork
+  private lastPodNetworkError = ''
 
   /** Pod uids to sync: one sync per pod at a time, failures retried with back-off. */
   private readonly queue: WorkQueue
@@ -129,6 +137,7 @@ export class NodeAgent {
 
   private readonly timers: (TimerHandle | null)[] = []
   private unwatch: (() => void) | null = null
+  private unwatchNode: (() => void) | null = null
   private unsubscribeRuntime: (() => void) | null = null
   private stopped = false
   private runtimeVersion = ''
@@ -146,6 +155,7 @@ export class NodeAgent {
       this.onProbe(id, kind, ok, message),
     )
     this.statusWriter = new StatusWriter(this.client, this.clock, this.log)
+    this.podNetwork = new NodePodNetwork(this.runtime)
     this.events = new EventRecorder(
       this.client,
       { component: 'kubelet', host: this.nodeName },
@@ -175,6 +185,19 @@ export class NodeAgent {
     })
     for (const pod of store.list('pods', { filter: isBoundHere(this.nodeName) }).items) {
       this.pods.set(pod.metadata.uid ?? '', pod)
+    }
+    // The state machine gives the Node its podCIDR when it is registered: the pod network is
+    // made then (or now, for a Node the store already has), and waiting pods go on.
+    if (this.podNetwork.needed) {
+      this.unwatchNode = watchFromNow(
+        store,
+        'nodes',
+        (n) => n.metadata.name === this.nodeName,
+        (ev) => {
+          if (ev.type !== 'DELETED') this.maybePreparePodNetwork(ev.object)
+        },
+      )
+      this.maybePreparePodNetwork(store.get('nodes', undefined, this.nodeName))
     }
     this.unsubscribeRuntime = this.runtime.onContainerEvent(() => {
       void this.relistAndEnqueue()
@@ -221,6 +244,7 @@ export class NodeAgent {
     for (const t of this.timers) this.clock.clearTimeout(t)
     this.queue.stop()
     this.unwatch?.()
+    this.unwatchNode?.()
     this.unsubscribeRuntime?.()
     this.probes.stopAll()
     this.statusWriter.stop()
@@ -315,6 +339,27 @@ export class NodeAgent {
       now: isoSeconds(now),
     })
     if (!r.ok) this.log.warn({ message: r.status.message }, 'node heartbeat refused')
+  }
+
+  /** Makes the pod network of the Node's podCIDR when it is new, then enqueues every pod. */
+  private maybePreparePodNetwork(node: KubeObject | undefined): void {
+    const podCidr = podCidrOf(node)
+    if (!podCidr || podCidr === this.podNetwork.podCidr) return
+    this.podNetwork.ensure(podCidr).then(
+      (ready) => {
+        if (!ready) return
+        this.log.info({ podCidr }, 'pod network ready')
+        for (const uid of this.pods.keys()) this.enqueue(uid)
+      },
+      // Tried again at the next Node event (the heartbeat's) and by each pod's sync (with its
+      // back-off); logged at warn once per distinct error, not every heartbeat.
+      (err: unknown) => {
+        const message = (err as Error).message
+        const level = message === this.lastPodNetworkError ? 'debug' : 'warn'
+        this.lastPodNetworkError = message
+        this.log[level]({ podCidr, err: message }, 'pod network not made')
+      },
+    )
   }
 
   // ---------------------------------------------------------------- triggers
@@ -476,7 +521,11 @@ export class NodeAgent {
       .filter((s) => s.state === 'ready')
       .sort((a, b) => b.createdAtMs - a.createdAtMs)[0]
     const waiting = this.waitingOf(uid)
-    if (plan.createSandbox) {
+    // No sandbox before the node's pod network: the Node watch enqueues the pod once it is made.
+    const networkReady =
+      !plan.createSandbox ||
+      (await this.podNetwork.ensure(podCidrOf(this.client.store.get('nodes', undefined, this.nodeName))))
+    if (plan.createSandbox && networkReady) {
       if (state.sandboxes.length > 0)
         void this.events.record(
           pod,
@@ -490,6 +539,7 @@ export class NodeAgent {
         await this.runtime.removeSandbox(s.id)
       }
       this.prepareVolumes(pod)
+      const dns = podDns(pod, this.options.clusterDns)
       sandbox = await this.runtime.runSandbox({
         podUid: uid,
         podName: pod.metadata.name ?? '',
@@ -502,6 +552,7 @@ export class NodeAgent {
             ...(p.hostPort ? { hostPort: p.hostPort } : {}),
           })),
         ),
+        ...(dns ? { dns } : {}),
       })
     }
     mark('sandbox')

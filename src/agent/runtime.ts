@@ -24,7 +24,7 @@ export interface SandboxConfig {
   hostname: string
   /** Ports the pod's containers declare, with the host ports to publish (hostPort). */
   ports: { containerPort: number; protocol: 'TCP' | 'UDP' | 'SCTP'; hostPort?: number }[]
-  /** The pod's resolver, when the cluster has one (set by the services issue). */
+  /** The pod's resolver (pod-dns.ts); absent: the host's. */
   dns?: { servers: string[]; searches: string[]; options: string[] }
 }
 
@@ -170,6 +170,16 @@ export interface Runtime {
 
   /** Releases what the runtime holds (event streams, timers). Leaves containers running. */
   close(): Promise<void>
+
+  /**
+   * Makes (idempotently) this node's pod network with subnet `podCidr` (the Node's
+   * spec.podCIDR, e.g. 10.244.3.0/24, gateway .1); sandboxes run after it get their IPs there.
+   * Optional: a runtime whose pods cannot live in the cluster pod range (the process runtime's
+   * loopback addresses) leaves it out, and the agent runs its sandboxes without waiting for one.
+   */
+  ensurePodNetwork?(podCidr: string): Promise<void>
+  /** Removes this node's pod network, once no sandbox uses it (cleanup of a node gone for good). */
+  removePodNetwork?(): Promise<void>
 }
 
 /** The labels every runtime object carries (Docker labels; fields in the process runtime's state). */
@@ -180,7 +190,7 @@ export const LABELS = {
   namespace: 'io.shoal.pod.namespace',
   container: 'io.shoal.container.name',
   attempt: 'io.shoal.container.attempt',
-  /** 'sandbox' or 'container'. */
+  /** 'sandbox', 'container' or 'network'. */
   role: 'io.shoal.role',
 } as const
 

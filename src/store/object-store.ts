@@ -27,6 +27,7 @@ import {
   StoreError,
 } from './errors.js'
 import { applyJsonPatch, applyMergePatch, applyServerSideApply, applyStrategicMergePatch } from './patch.js'
+import { allocateNodePodCidr, DEFAULT_POD_CIDR, parsePodCidr } from './pod-cidr-allocation.js'
 import { type ResourceType, resourceType, SYSTEM_NAMESPACES } from './resources.js'
 import { allocateServiceAddresses, type Cidr, DEFAULT_SERVICE_CIDR, parseCidr } from './service-allocation.js'
 import type { KubeObject, Status } from './types.js'
@@ -176,10 +177,13 @@ export class ObjectStore implements FSM {
 
   /** The service range cluster IPs come from (the same on every peer). */
   private readonly serviceCidr: Cidr
+  /** The cluster pod range each Node's /24 comes from (the same on every peer). */
+  private readonly podCidr: Cidr
 
-  constructor(options: { historyPerResource?: number; serviceCidr?: string } = {}) {
+  constructor(options: { historyPerResource?: number; serviceCidr?: string; podCidr?: string } = {}) {
     this.hub = new WatchHub(options.historyPerResource ?? 4096)
     this.serviceCidr = parseCidr(options.serviceCidr ?? DEFAULT_SERVICE_CIDR)
+    this.podCidr = parsePodCidr(options.podCidr ?? DEFAULT_POD_CIDR)
   }
 
   // ---------------------------------------------------------------- reads
@@ -449,6 +453,7 @@ export class ObjectStore implements FSM {
       const others = [...this.table('services').values()]
       allocateServiceAddresses(defaulted, others, cmd.uid, this.serviceCidr)
     }
+    if (rt.kind === 'Node') allocateNodePodCidr(defaulted, [...this.table('nodes').values()], this.podCidr)
     const meta = defaulted.metadata
     meta.uid = cmd.uid
     meta.creationTimestamp = cmd.now
@@ -532,6 +537,10 @@ export class ObjectStore implements FSM {
     if (rt.kind === 'Service' && subresource !== 'status') {
       const others = [...this.table('services').values()].filter((o) => o !== old)
       allocateServiceAddresses(defaulted, others, old.metadata.uid ?? '', this.serviceCidr, old)
+    }
+    if (rt.kind === 'Node' && subresource !== 'status') {
+      const others = [...this.table('nodes').values()].filter((o) => o !== old)
+      allocateNodePodCidr(defaulted, others, this.podCidr, old)
     }
     if (stableStringify(specOf(defaulted)) !== stableStringify(specOf(old))) {
       defaulted.metadata.generation = (old.metadata.generation ?? 1) + 1

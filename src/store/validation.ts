@@ -1047,9 +1047,7 @@ function checkPodSpec(c: Causes, v: unknown, path: string): void {
 
   checkEnum(c, spec.restartPolicy, child(path, 'restartPolicy'), RESTART_POLICIES)
   const dnsPolicy = checkEnum(c, spec.dnsPolicy, child(path, 'dnsPolicy'), DNS_POLICIES)
-  const dnsConfig = readObj(c, spec.dnsConfig, child(path, 'dnsConfig'))
-  if (dnsPolicy === 'None' && !dnsConfig)
-    c.required(child(path, 'dnsConfig'), 'must provide `dnsConfig` when `dnsPolicy` is None')
+  checkPodDnsConfig(c, spec.dnsConfig, dnsPolicy, child(path, 'dnsConfig'))
   checkNonNegative(c, spec.terminationGracePeriodSeconds, child(path, 'terminationGracePeriodSeconds'))
   const deadline = readInt(c, spec.activeDeadlineSeconds, child(path, 'activeDeadlineSeconds'))
   if (deadline !== undefined && (deadline < 1 || deadline > 2147483647))
@@ -1065,6 +1063,55 @@ function checkPodSpec(c: Causes, v: unknown, path: string): void {
     const s = readStr(c, spec[field], child(path, field))
     if (s) for (const msg of check(s)) c.invalid(child(path, field), s, msg)
   }
+}
+
+/** Kubernetes' limits of a pod's resolver (MaxDNSNameservers, MaxDNSSearchPaths, MaxDNSSearchListChars). */
+const MAX_DNS_NAMESERVERS = 3
+const MAX_DNS_SEARCH_PATHS = 32
+const MAX_DNS_SEARCH_LIST_CHARS = 2048
+
+/** Kubernetes' validatePodDNSConfig: policy None needs a nameserver; each field within limits. */
+function checkPodDnsConfig(c: Causes, v: unknown, dnsPolicy: string | undefined, path: string): void {
+  const dnsConfig = readObj(c, v, path)
+  if (dnsPolicy === 'None' && !dnsConfig) {
+    if (absent(v)) c.required(path, 'must provide `dnsConfig` when `dnsPolicy` is None')
+    return
+  }
+  if (!dnsConfig) return
+  const nsPath = child(path, 'nameservers')
+  const nameservers = readStrList(c, dnsConfig.nameservers, nsPath) ?? []
+  if (dnsPolicy === 'None' && nameservers.length === 0) {
+    c.required(nsPath, 'must provide at least one DNS nameserver when `dnsPolicy` is None')
+    return
+  }
+  if (nameservers.length > MAX_DNS_NAMESERVERS)
+    c.invalid(nsPath, nameservers, `must not have more than ${MAX_DNS_NAMESERVERS} nameservers`)
+  nameservers.forEach((ns, i) => {
+    if (!isIPAddress(ns)) c.invalid(at(nsPath, i), ns, IP_EXAMPLE_MESSAGE)
+  })
+  const searchPath = child(path, 'searches')
+  const searches = readStrList(c, dnsConfig.searches, searchPath) ?? []
+  if (searches.length > MAX_DNS_SEARCH_PATHS)
+    c.invalid(searchPath, searches, `must not have more than ${MAX_DNS_SEARCH_PATHS} search paths`)
+  if (searches.join(' ').length > MAX_DNS_SEARCH_LIST_CHARS)
+    c.invalid(
+      searchPath,
+      searches,
+      `must not have more than ${MAX_DNS_SEARCH_LIST_CHARS} characters (including spaces) in the search list`,
+    )
+  searches.forEach((search, i) => {
+    // A trailing dot (a fully qualified name) is fine.
+    const name = search.endsWith('.') ? search.slice(0, -1) : search
+    for (const msg of dns1123SubdomainErrors(name)) c.invalid(at(searchPath, i), name, msg)
+  })
+  const optPath = child(path, 'options')
+  readList(c, dnsConfig.options, optPath)?.forEach((o, i) => {
+    const opt = readObj(c, o, at(optPath, i))
+    if (!opt) return
+    const name = readStr(c, opt.name, child(at(optPath, i), 'name'))
+    readStr(c, opt.value, child(at(optPath, i), 'value'))
+    if (!name) c.required(at(optPath, i), 'Option.Name must not be empty')
+  })
 }
 
 function checkPodTemplate(c: Causes, v: unknown, path: string): Map<string, string> | undefined {

@@ -7,11 +7,15 @@ import * as assert from 'uvu/assert'
 import { dockerClient } from '../../src/agent/docker-engine.js'
 import {
   DockerRuntime,
+  type DockerRuntimeOptions,
   normaliseImageRef,
   padLogTimestamps,
+  podNetworkName,
+  podSubnet,
   validateDockerRuntimeOptions,
 } from '../../src/agent/docker-runtime.js'
 import { pauseExecutable, splitImageRef, tarArchive } from '../../src/agent/pause-image.js'
+import { systemIptables } from '../../src/agent/pod-network-firewall.js'
 import { type ContainerConfig, LABELS, type SandboxConfig } from '../../src/agent/runtime.js'
 import { silentLogger } from '../../src/util/logger.js'
 import { dockerTestOrSkip, TEST_IMAGE } from '../support/docker.js'
@@ -21,6 +25,10 @@ const dockerTest = await dockerTestOrSkip(test)
 const docker = dockerClient()
 const NODE = `rt-docker-test-${process.pid}`
 const scratch: string[] = []
+/** Subnets of a range of this test run's own (the pid picks it) so parallel runs rarely overlap. */
+const NET_RANGE_OCTET = 200 + (process.pid % 50)
+const netRange = `10.${NET_RANGE_OCTET}.0.0/16`
+const subnet = (third: number) => `10.${NET_RANGE_OCTET}.${third}.0/24`
 const podsDir = mkdtempSync(join(tmpdir(), 'shoal-docker-pods-'))
 
 function scratchDir(): string {
@@ -64,13 +72,21 @@ async function cleanup(nodeName: string): Promise<void> {
   for (const d of scratch.splice(0)) rmSync(d, { recursive: true, force: true })
 }
 
-function make(nodeName: string, infraImage?: string): DockerRuntime {
+function make(
+  nodeName: string,
+  infraImage?: string,
+  extra: Partial<DockerRuntimeOptions> = {},
+): DockerRuntime {
   return new DockerRuntime({
     docker,
     nodeName,
     podsDir,
     logger: silentLogger(),
     ...(infraImage ? { infraImage } : {}),
+    // The host's firewall is left alone, but by the one test that checks the rule works.
+    clusterPodCidr: netRange,
+    iptables: async () => ({ code: 0, stderr: '' }),
+    ...extra,
   })
 }
 
@@ -84,6 +100,7 @@ runtimeSuite(
     missingImage: 'shoal-test/nowhere-missing:1',
     scratchDir,
     cleanup,
+    podSubnet: subnet(7),
   },
   NODE,
 )
@@ -127,6 +144,23 @@ test('pure: options are validated', () => {
     () => validateDockerRuntimeOptions({ nodeName: 'n', podsDir: 'relative', logger: silentLogger() }),
     /podsDir/,
   )
+  assert.throws(
+    () =>
+      validateDockerRuntimeOptions({
+        nodeName: 'n',
+        podsDir: '/x',
+        logger: silentLogger(),
+        clusterPodCidr: '10.244.1.0/16',
+      }),
+    /clusterPodCidr: '10.244.1.0\/16'/,
+  )
+})
+
+test('pure: a pod subnet is aligned, and its gateway is .1', () => {
+  assert.equal(podSubnet('10.244.3.0/24'), { subnet: '10.244.3.0/24', gateway: '10.244.3.1' })
+  assert.throws(() => podSubnet('10.244.3.7/24'), /not aligned/)
+  assert.throws(() => podSubnet('10.244.3.0/31'), /podCidr: '10.244.3.0\/31'/)
+  assert.is(podNetworkName('peer-1'), 'shoal-peer-1')
 })
 
 // ---------------------------------------------------------------- Docker specifics
@@ -420,5 +454,174 @@ dockerTest('exec that outlives its timeout is an error', async () => {
   await rt.stopSandbox(box.id)
   await rt.removeSandbox(box.id)
 })
+
+// ---------------------------------------------------------------- pod networks
+
+/** Records iptables calls; every rule is absent until inserted. */
+function fakeIptables() {
+  const calls: string[][] = []
+  const rules = new Set<string>()
+  return {
+    calls,
+    run: async (args: string[]) => {
+      calls.push(args)
+      const key = args.slice(1).join(' ')
+      if (args[0] === '-C') return { code: rules.has(key) ? 0 : 1, stderr: '' }
+      rules.add(key)
+      return { code: 0, stderr: '' }
+    },
+  }
+}
+
+async function removeNetwork(name: string): Promise<void> {
+  await docker
+    .getNetwork(name)
+    .remove()
+    .catch(() => {})
+}
+
+async function ipInSubnet(ip: string, cidr: string): Promise<boolean> {
+  const { gateway } = podSubnet(cidr)
+  const prefix = cidr.split('.').slice(0, 3).join('.')
+  return ip.startsWith(`${prefix}.`) && ip !== gateway && ip !== `${prefix}.0` && ip !== `${prefix}.255`
+}
+
+dockerTest(
+  'ensurePodNetwork makes the node network once; sandboxes get IPs of its subnet; removal cleans it',
+  async () => {
+    const node = `${NODE}-net`
+    const fw = fakeIptables()
+    const net = make(node, undefined, { clusterPodCidr: netRange, iptables: fw.run, isRoot: true })
+    const name = podNetworkName(node)
+    try {
+      await net.ensurePodNetwork(subnet(1))
+      const first = await docker.getNetwork(name).inspect()
+      assert.equal(first.IPAM?.Config, [{ Subnet: subnet(1), Gateway: `10.${NET_RANGE_OCTET}.1.1` }])
+      assert.is(first.Labels?.[LABELS.node], node)
+      assert.is(first.Labels?.[LABELS.role], 'network')
+      // Idempotent: the same network (same id), and the rule checked once per runtime.
+      await Promise.all([net.ensurePodNetwork(subnet(1)), net.ensurePodNetwork(subnet(1))])
+      assert.is((await docker.getNetwork(name).inspect()).Id, first.Id)
+      assert.equal(fw.calls, [
+        ['-C', 'DOCKER-USER', '-s', netRange, '-d', netRange, '-j', 'ACCEPT'],
+        ['-I', 'DOCKER-USER', '-s', netRange, '-d', netRange, '-j', 'ACCEPT'],
+      ])
+      // A restarted runtime adopts the network as it is.
+      const again = make(node, undefined, { clusterPodCidr: netRange, iptables: fw.run, isRoot: true })
+      await again.ensurePodNetwork(subnet(1))
+      assert.is((await docker.getNetwork(name).inspect()).Id, first.Id)
+      assert.is(fw.calls.length, 3, 'the rule present: checked, not added again')
+      await again.close()
+
+      const a = await net.runSandbox(sandboxConfig())
+      const b = await net.runSandbox(sandboxConfig())
+      assert.ok(await ipInSubnet(a.ip, subnet(1)), a.ip)
+      assert.ok(await ipInSubnet(b.ip, subnet(1)), b.ip)
+      assert.is.not(a.ip, b.ip)
+      assert.ok(
+        Object.keys((await docker.getContainer(a.id).inspect()).NetworkSettings.Networks).includes(name),
+      )
+
+      // In use: another subnet is refused, naming both.
+      try {
+        await net.ensurePodNetwork(subnet(2))
+        assert.unreachable('a subnet change with sandboxes on the network')
+      } catch (err) {
+        assert.match(
+          (err as Error).message,
+          new RegExp(`${name} has subnet ${subnet(1)}, not the node's ${subnet(2)}`),
+        )
+      }
+      let removed = true
+      await net.removePodNetwork().catch(() => {
+        removed = false
+      })
+      assert.not.ok(removed, 'a network in use stays')
+      for (const box of [a, b]) {
+        await net.stopSandbox(box.id)
+        await net.removeSandbox(box.id)
+      }
+      // Unused: replaced by one with the new subnet.
+      await net.ensurePodNetwork(subnet(2))
+      const replaced = await docker.getNetwork(name).inspect()
+      assert.is.not(replaced.Id, first.Id)
+      assert.equal(replaced.IPAM?.Config, [{ Subnet: subnet(2), Gateway: `10.${NET_RANGE_OCTET}.2.1` }])
+      await net.removePodNetwork()
+      await net.removePodNetwork()
+      assert.is(
+        (await docker.listNetworks({ filters: { name: [name] } })).filter((n) => n.Name === name).length,
+        0,
+      )
+    } finally {
+      await net.close()
+      await cleanup(node)
+      await removeNetwork(name)
+    }
+  },
+)
+
+dockerTest('without root or iptables the rule is skipped, and the network is made all the same', async () => {
+  const node = `${NODE}-noroot`
+  const fw = fakeIptables()
+  const net = make(node, undefined, { clusterPodCidr: netRange, iptables: fw.run, isRoot: false })
+  try {
+    await net.ensurePodNetwork(subnet(3))
+    assert.equal(fw.calls, [])
+    const missing = make(`${node}-b`, undefined, {
+      clusterPodCidr: netRange,
+      isRoot: true,
+      iptables: async () => {
+        throw Object.assign(new Error('spawn iptables ENOENT'), { code: 'ENOENT' })
+      },
+    })
+    await missing.ensurePodNetwork(subnet(4))
+    await missing.removePodNetwork()
+    await missing.close()
+  } finally {
+    await net.removePodNetwork().catch(() => {})
+    await net.close()
+    await removeNetwork(podNetworkName(node))
+    await removeNetwork(podNetworkName(`${node}-b`))
+  }
+})
+
+dockerTest(
+  "pods on two nodes' networks of one host reach each other (the DOCKER-USER rule, as root)",
+  async () => {
+    if (process.getuid?.() !== 0) return // the rule needs root; the test above covers the rest
+    const nodes = [`${NODE}-x1`, `${NODE}-x2`]
+    const rts = nodes.map((n) => make(n, undefined, { iptables: systemIptables }))
+    const { execFileSync } = await import('node:child_process')
+    try {
+      await rts[0]!.ensurePodNetwork(subnet(5))
+      await rts[1]!.ensurePodNetwork(subnet(6))
+      const boxes = await Promise.all(rts.map((r) => r.runSandbox(sandboxConfig())))
+      assert.ok(await ipInSubnet(boxes[0]!.ip, subnet(5)), boxes[0]!.ip)
+      assert.ok(await ipInSubnet(boxes[1]!.ip, subnet(6)), boxes[1]!.ip)
+      const sb = sandboxConfig()
+      const id = await rts[0]!.createContainer(
+        boxes[0]!.id,
+        containerConfig({ ...sb, podUid: boxes[0]!.podUid, podName: boxes[0]!.podName }, 'pinger', {
+          command: ['/bin/sh', '-c', 'while :; do sleep 1 & wait $!; done'],
+        }),
+      )
+      await rts[0]!.startContainer(id)
+      const r = await rts[0]!.exec(id, ['ping', '-c', '1', '-W', '3', boxes[1]!.ip], 10_000)
+      assert.is(r.exitCode, 0, r.output)
+    } finally {
+      for (const r of rts) await r.close()
+      for (const n of nodes) {
+        await cleanup(n)
+        await removeNetwork(podNetworkName(n))
+      }
+      // This run's range is its own: its rule goes with it.
+      try {
+        execFileSync('iptables', ['-w', '-D', 'DOCKER-USER', '-s', netRange, '-d', netRange, '-j', 'ACCEPT'])
+      } catch {
+        // Not added (no iptables): nothing to remove.
+      }
+    }
+  },
+)
 
 test.run()

@@ -17,6 +17,7 @@ runtimeSuite(
     command: (program) => ({ command: fakeCommand(program) }),
     execCommand: (output, exitCode) => fakeCommand({ print: [output], exitCode }),
     image: 'shoal-test/busybox:latest',
+    podSubnet: '10.244.7.0/24',
     missingImage: 'nowhere/missing:1',
     scratchDir: () => {
       const d = mkdtempSync(join(tmpdir(), 'shoal-fake-'))

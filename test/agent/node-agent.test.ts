@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type FakeProgram, FakeRuntime, FakeRuntimeHost, fakeCommand } from '../../src/agent/fake-runtime.js'
-import { NodeAgent } from '../../src/agent/node-agent.js'
+import { NodeAgent, type NodeAgentOptions } from '../../src/agent/node-agent.js'
 import type { PodStatusView } from '../../src/agent/pod-spec.js'
 import { ObjectStore } from '../../src/store/object-store.js'
 import { LocalStoreClient } from '../../src/store/store-client.js'
@@ -27,7 +27,7 @@ interface Rig {
 
 const rigs: Rig[] = []
 
-async function rig(existing?: Rig): Promise<Rig> {
+async function rig(existing?: Partial<Rig>, options: Partial<NodeAgentOptions> = {}): Promise<Rig> {
   const clock = existing?.clock ?? new ManualClock(Date.parse('2026-11-25T12:00:00Z'))
   const store = existing?.store ?? new ObjectStore()
   const client = existing?.client ?? new LocalStoreClient(store, () => clock.now())
@@ -43,6 +43,7 @@ async function rig(existing?: Rig): Promise<Rig> {
     podsDir: join(dir, 'pods'),
     hostIP: '127.0.0.9',
     apiPort: 6443,
+    ...options,
   })
   const r = { clock, store, client, host, runtime, agent, dir }
   rigs.push(r)
@@ -393,6 +394,101 @@ test('two containers share an emptyDir and the pod IP; env has fieldRefs and $(V
   const out = readFileSync(join(r.dir, 'pods', pod.metadata.uid!, 'volumes', 'shared', 'out'), 'utf8')
   assert.equal(out.trim().split('\n').sort(), ['a', 'b'])
   assert.is(r.host.sandboxes.size, 1)
+})
+
+// ---------------------------------------------------------------- pod network and DNS
+
+function podCidrOfNode(r: Rig): string | undefined {
+  return (r.store.get('nodes', undefined, NODE)?.spec as { podCIDR?: string } | undefined)?.podCIDR
+}
+
+test("the node's podCIDR becomes the runtime's pod network; pod IPs come from it", async () => {
+  // Another node holds the first subnet: this one gets the next.
+  const clock = new ManualClock(Date.parse('2026-11-25T12:00:00Z'))
+  const store = new ObjectStore()
+  const client = new LocalStoreClient(store, () => clock.now())
+  const other = await client.propose({
+    op: 'create',
+    resource: 'nodes',
+    object: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-z' } },
+    uid: 'uid-z',
+    now: new Date(clock.now()).toISOString(),
+  })
+  assert.ok(other.ok)
+  const r = await rig({ clock, store, client })
+  assert.is(podCidrOfNode(r), '10.244.1.0/24')
+  assert.is(r.host.podNetworks.get(NODE), '10.244.1.0/24')
+  await createPod(r, 'a', [{ name: 'main' }])
+  await createPod(r, 'b', [{ name: 'main' }])
+  await run(r, 500)
+  assert.is(statusOf(r, 'a').podIP, '10.244.1.2')
+  assert.is(statusOf(r, 'b').podIP, '10.244.1.3')
+})
+
+test('no sandbox runs before the pod network exists; pods start once it does', async () => {
+  const clock = new ManualClock(Date.parse('2026-11-25T12:00:00Z'))
+  const store = new ObjectStore()
+  const client = new LocalStoreClient(store, () => clock.now())
+  const host = new FakeRuntimeHost(clock)
+  const pre = { clock, store, client, host } as Rig
+  // A pod bound here before the node is registered (its registration is refused once).
+  await createPod(pre, 'early', [{ name: 'main' }])
+  client.failNext = { count: 1, error: new Error('no leader') }
+  const r = await rig({ clock, store, client, host })
+  await run(r, 500)
+  assert.is(store.get('nodes', undefined, NODE), undefined, 'not registered yet')
+  assert.is((await r.runtime.listSandboxes()).length, 0, 'no sandbox without a pod network')
+  assert.is(statusOf(r, 'early').phase, 'Pending')
+  // The heartbeat registers the node; the store gives it a subnet; the pod runs in it.
+  await run(r, 3000)
+  assert.is(podCidrOfNode(r), '10.244.0.0/24')
+  assert.is(statusOf(r, 'early').phase, 'Running')
+  assert.is(statusOf(r, 'early').podIP, '10.244.0.2')
+
+  // A runtime that fails to make the network: the pod's sync is retried until it does.
+  const r2host = new FakeRuntimeHost(clock)
+  r2host.failNextPodNetworks = 3
+  const store2 = new ObjectStore()
+  const r2 = await rig({
+    clock,
+    store: store2,
+    client: new LocalStoreClient(store2, () => clock.now()),
+    host: r2host,
+  })
+  await createPod(r2, 'late', [{ name: 'main' }])
+  await run(r2, 200)
+  assert.is((await r2.runtime.listSandboxes()).length, 0)
+  await run(r2, 10_000)
+  assert.is(statusOf(r2, 'late').phase, 'Running')
+  assert.is(statusOf(r2, 'late').podIP, '10.244.0.2')
+})
+
+test('sandboxes get the cluster DNS settings of their policy', async () => {
+  const r = await rig(undefined, { clusterDns: { server: '10.96.0.10', domain: 'cluster.local' } })
+  await createPod(r, 'cf', [{ name: 'main' }])
+  await createPod(r, 'host', [{ name: 'main' }], { dnsPolicy: 'Default' })
+  await createPod(r, 'none', [{ name: 'main' }], {
+    dnsPolicy: 'None',
+    dnsConfig: { nameservers: ['1.1.1.1'], options: [{ name: 'ndots', value: '1' }] },
+  })
+  await run(r, 500)
+  const dnsOf = (name: string) =>
+    [...r.host.sandboxes.values()].find((s) => s.status.podName === name)?.config.dns ?? 'host'
+  assert.equal(dnsOf('cf'), {
+    servers: ['10.96.0.10'],
+    searches: ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
+    options: ['ndots:5'],
+  })
+  assert.is(dnsOf('host'), 'host')
+  assert.equal(dnsOf('none'), { servers: ['1.1.1.1'], searches: [], options: ['ndots:1'] })
+})
+
+test('without a cluster DNS option, sandboxes keep the host resolver', async () => {
+  const r = await rig()
+  await createPod(r, 'cf', [{ name: 'main' }])
+  await run(r, 500)
+  const sb = [...r.host.sandboxes.values()].find((s) => s.status.podName === 'cf')!
+  assert.is(sb.config.dns, undefined)
 })
 
 test.run()

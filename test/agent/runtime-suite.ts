@@ -40,6 +40,8 @@ export interface RuntimeHarness {
   scratchDir(): string
   /** Removes whatever the suite left behind on this node. */
   cleanup(nodeName: string): Promise<void>
+  /** A /24 for the pod network test (runtimes with `ensurePodNetwork`), free on this host. */
+  podSubnet?: string
 }
 
 let podCounter = 0
@@ -166,6 +168,32 @@ export function runtimeSuite(suite: Test | Test['skip'], h: RuntimeHarness, node
     for (const s of [a, b]) {
       await rt.stopSandbox(s.id)
       await rt.removeSandbox(s.id)
+    }
+  })
+
+  test('with a pod network, sandboxes get IPs of its subnet; ensuring it again changes nothing', async () => {
+    const node = `${nodeName}-podnet`
+    const rt = await make(node)
+    if (!rt.ensurePodNetwork || !h.podSubnet) return // loopback pod IPs: no pod network
+    const prefix = h.podSubnet.split('.').slice(0, 3).join('.')
+    try {
+      await rt.ensurePodNetwork(h.podSubnet)
+      const a = await rt.runSandbox(sandboxConfig())
+      await rt.ensurePodNetwork(h.podSubnet)
+      const b = await rt.runSandbox(sandboxConfig())
+      for (const ip of [a.ip, b.ip]) {
+        assert.ok(ip.startsWith(`${prefix}.`), `${ip} in ${h.podSubnet}`)
+        assert.ok(ip !== `${prefix}.0` && ip !== `${prefix}.1` && ip !== `${prefix}.255`, ip)
+      }
+      assert.is.not(a.ip, b.ip)
+      assert.equal((await rt.listSandboxes()).map((s) => s.ip).sort(), [a.ip, b.ip].sort())
+      for (const s of [a, b]) {
+        await rt.stopSandbox(s.id)
+        await rt.removeSandbox(s.id)
+      }
+    } finally {
+      await h.cleanup(node)
+      await rt.removePodNetwork?.()
     }
   })
 

@@ -804,6 +804,40 @@ test('pods: restart, pull, DNS policies and grace period', () => {
     'spec.dnsPolicy: Unsupported value: "Google": supported values: "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"',
   )
   expectProblem(
+    pod({ dnsPolicy: 'None' }),
+    'spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None',
+  )
+  expectProblem(
+    pod({ dnsPolicy: 'None', dnsConfig: { searches: ['a.b'] } }),
+    'spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None',
+  )
+  expectValid(pod({ dnsPolicy: 'None', dnsConfig: { nameservers: ['1.1.1.1'] } }))
+  expectValid(
+    pod({
+      dnsConfig: {
+        nameservers: ['10.0.0.10'],
+        searches: ['corp.example.', 'x.y'],
+        options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+      },
+    }),
+  )
+  expectProblem(
+    pod({ dnsConfig: { nameservers: ['1.1.1.1', '1.0.0.1', '8.8.8.8', '8.8.4.4'] } }),
+    'spec.dnsConfig.nameservers: Invalid value: ["1.1.1.1","1.0.0.1","8.8.8.8","8.8.4.4"]: must not have more than 3 nameservers',
+  )
+  expectProblem(
+    pod({ dnsConfig: { nameservers: ['dns.example'] } }),
+    'spec.dnsConfig.nameservers[0]: Invalid value: "dns.example": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+  )
+  expectProblem(
+    pod({ dnsConfig: { searches: ['Bad_Domain'] } }),
+    "spec.dnsConfig.searches[0]: Invalid value: \"Bad_Domain\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+  )
+  expectProblem(
+    pod({ dnsConfig: { options: [{ value: '2' }] } }),
+    'spec.dnsConfig.options[0]: Required value: Option.Name must not be empty',
+  )
+  expectProblem(
     pod({ terminationGracePeriodSeconds: -1 }),
     'spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0',
   )

@@ -240,7 +240,7 @@ export class AgentCluster {
     })
   }
 
-  /** Stops and removes every sandbox and container of peer `i`'s node (its agent is down). */
+  /** Stops and removes every sandbox and container of peer `i`'s node, and its pod network (its agent is down). */
   async removeRuntimeObjects(i: number): Promise<void> {
     if (this.runtime === 'fake') return
     const rt = await this.runtimeOf(i)
@@ -251,6 +251,8 @@ export class AgentCluster {
         await rt.removeSandbox(sb.id)
       }
       for (const c of await rt.listContainers()) await rt.removeContainer(c.id)
+      // The node's pod network (Docker), now that no sandbox uses it.
+      await rt.removePodNetwork?.()
     } finally {
       await rt.close()
     }
