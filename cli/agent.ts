@@ -2,6 +2,7 @@
 
 import { Option } from 'clipanion'
 import * as t from 'typanion'
+import type { PeerDaemonOptions } from '../src/daemon/peer-daemon.js'
 import { CommandUsageError, ShoalCommand } from './shoal-command.js'
 
 export class AgentCommand extends ShoalCommand {
@@ -59,6 +60,19 @@ export class AgentCommand extends ShoalCommand {
     validator: t.isNumber(),
   })
 
+  serviceCidr = Option.String('--service-cidr', '10.96.0.0/12', {
+    description: "the cluster's service range (cluster IPs; the same on every peer)",
+  })
+  podCidr = Option.String('--pod-cidr', '10.244.0.0/16', {
+    description: "the cluster's pod range, a /24 per node (the same on every peer)",
+  })
+  clusterDomain = Option.String('--cluster-domain', 'cluster.local', {
+    description: 'the DNS domain of services and pods',
+  })
+  serviceProxy = Option.Boolean('--service-proxy', true, {
+    description: 'serve cluster IPs, NodePorts and the cluster DNS on this peer (--no-service-proxy: not)',
+  })
+
   async run(): Promise<number> {
     if (!['auto', 'docker', 'process', 'fake'].includes(this.runtime)) {
       throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
@@ -70,7 +84,7 @@ export class AgentCommand extends ShoalCommand {
     const log = this.logger()
     // Loaded here, not at the top: every other command starts without libp2p and LevelDB.
     const { DaemonConfigError, PeerDaemon } = await import('../src/daemon/peer-daemon.js')
-    const daemon = new PeerDaemon({
+    const options: PeerDaemonOptions = {
       dataDir: this.dataDir,
       name: this.name,
       p2p: this.p2p,
@@ -88,8 +102,19 @@ export class AgentCommand extends ShoalCommand {
           }),
       nodeMonitorGracePeriodMs: this.nodeMonitorGracePeriod * 1000,
       podEvictionTimeoutMs: this.podEvictionTimeout * 1000,
+      serviceCidr: this.serviceCidr,
+      podCidr: this.podCidr,
+      clusterDomain: this.clusterDomain,
+      noServiceProxy: !this.serviceProxy,
       logger: log,
-    })
+    }
+    let daemon: InstanceType<typeof PeerDaemon>
+    try {
+      daemon = new PeerDaemon(options)
+    } catch (err) {
+      if (err instanceof DaemonConfigError) throw new CommandUsageError(err.message)
+      throw err
+    }
     try {
       await daemon.start()
     } catch (err) {

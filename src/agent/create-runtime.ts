@@ -37,6 +37,8 @@ export interface RuntimeContext {
   dataDir: string
   logger: Logger
   clock: Clock
+  /** The cluster's pod range (Docker lets traffic between the nodes' pod networks through). */
+  clusterPodCidr?: string
 }
 
 export async function createRuntime(
@@ -53,6 +55,7 @@ export async function createRuntime(
         podsDir: join(ctx.dataDir, 'pods'),
         logger: ctx.logger,
         clock: ctx.clock,
+        ...(ctx.clusterPodCidr ? { clusterPodCidr: ctx.clusterPodCidr } : {}),
       })
     case 'process':
       return new ProcessRuntime({

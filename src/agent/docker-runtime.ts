@@ -488,7 +488,7 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  private async createNetwork(name: string, subnet: string, gateway: string): Promise<void> {
+  private async createNetwork(name: string, subnet: string, gateway: string, retried = false): Promise<void> {
     try {
       await this.docker.createNetwork({
         Name: name,
@@ -504,8 +504,29 @@ export class DockerRuntime implements Runtime {
         const now = await this.inspectNetwork(name)
         if (now?.IPAM?.Config?.some((c) => c.Subnet === subnet)) return
       }
+      // The subnet is held by a pod network that an earlier cluster on this engine left behind
+      // (a node since renamed, a test run killed before its cleanup): free it when unused.
+      if (!retried && /overlaps/i.test(engineMessage(err)) && (await this.removeStaleNetworkWith(subnet)))
+        return this.createNetwork(name, subnet, gateway, true)
       throw new Error(`could not create docker network ${name} (${subnet}): ${engineMessage(err)}`)
     }
+  }
+
+  /** Removes Shoal pod networks with this subnet that no container uses; true if one was. */
+  private async removeStaleNetworkWith(subnet: string): Promise<boolean> {
+    const networks = await this.docker.listNetworks({
+      filters: JSON.stringify({ label: [`${LABELS.role}=network`] }),
+    })
+    let removed = false
+    for (const n of networks) {
+      if (!(n.IPAM?.Config ?? []).some((c) => c.Subnet === subnet)) continue
+      const detail = await this.inspectNetwork(n.Name)
+      if (!detail || Object.keys(detail.Containers ?? {}).length > 0) continue
+      this.log.warn({ network: n.Name, subnet }, 'removing an unused pod network that holds this subnet')
+      await tolerant(() => this.docker.getNetwork(n.Id).remove())
+      removed = true
+    }
+    return removed
   }
 
   // ---------------------------------------------------------------- sandboxes

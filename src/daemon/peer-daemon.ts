@@ -12,7 +12,7 @@
  *   agent.json            where this peer listens, for local CLI commands
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname, networkInterfaces } from 'node:os'
 import { join, resolve } from 'node:path'
 import {
@@ -38,17 +38,23 @@ import {
 } from '../controllers/node-lifecycle.js'
 import { ReplicationManager } from '../controllers/replication-manager.js'
 import { Scheduler } from '../controllers/scheduler.js'
+import { ClusterDnsServer, parseResolvConf, upstreamsFromResolvConf } from '../dns/index.js'
 import { ClusterManager } from '../p2p/cluster-manager.js'
 import { createHost, parseJoinAddress, parseListenAddress, type ShoalHost } from '../p2p/host.js'
 import { loadOrCreatePeerKey } from '../p2p/identity.js'
 import { isPeerInfo, type PeerInfo } from '../p2p/peer-table.js'
 import { Libp2pRaftTransport } from '../p2p/raft-transport.js'
 import { loadClusterSecret } from '../p2p/secret.js'
+import { ClaimedListener } from '../proxy/claimed-listener.js'
+import { createServiceAddressHolder, type ServiceAddressHolder } from '../proxy/service-addresses.js'
+import { ServiceProxier } from '../proxy/service-proxier.js'
 import type { RaftConfig } from '../raft/config.js'
 import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
 import { LevelStore } from '../raft/level-store.js'
 import { Raft } from '../raft/raft.js'
 import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
+import { DEFAULT_POD_CIDR, parsePodCidr } from '../store/pod-cidr-allocation.js'
+import { clusterDnsAddress, DEFAULT_SERVICE_CIDR, parseCidr } from '../store/service-allocation.js'
 import { type Clock, isoSeconds, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
@@ -84,6 +90,14 @@ export interface PeerDaemonOptions {
   rateLimitPerSecond?: number
   /** Events older than this are removed (default 1 h). */
   eventTtlMs?: number
+  /** The cluster's service range (every peer must be given the same; default 10.96.0.0/12). */
+  serviceCidr?: string
+  /** The cluster's pod range, a /24 per node (every peer the same; default 10.244.0.0/16). */
+  podCidr?: string
+  /** The cluster DNS domain (default cluster.local). */
+  clusterDomain?: string
+  /** Run no service proxy and no DNS server on this peer. */
+  noServiceProxy?: boolean
   logger: Logger
   clock?: Clock
   rng?: Rng
@@ -158,10 +172,12 @@ export class PeerDaemon {
   private eventsTimer: TimerHandle | null = null
   private agent: NodeAgent | null = null
   private controllers: ControllerManager | null = null
+  private proxier: ServiceProxier | null = null
+  private dns: ClaimedListener | null = null
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly log: Logger
-  readonly store = new ObjectStore()
+  readonly store: ObjectStore
   peerId = ''
   name = ''
 
@@ -169,6 +185,20 @@ export class PeerDaemon {
     this.clock = options.clock ?? new SystemClock()
     this.rng = options.rng ?? systemRng()
     this.log = options.logger
+    for (const [flag, value, parse] of [
+      ['--service-cidr', options.serviceCidr, parseCidr],
+      ['--pod-cidr', options.podCidr, parsePodCidr],
+    ] as const) {
+      try {
+        if (value !== undefined) parse(value)
+      } catch (err) {
+        throw new DaemonConfigError(`${flag} ${value}: ${(err as Error).message}`)
+      }
+    }
+    this.store = new ObjectStore({
+      serviceCidr: options.serviceCidr ?? DEFAULT_SERVICE_CIDR,
+      podCidr: options.podCidr ?? DEFAULT_POD_CIDR,
+    })
   }
 
   async start(): Promise<void> {
@@ -291,6 +321,7 @@ export class PeerDaemon {
       shoalVersion: SHOAL_VERSION,
       metrics: new ApiMetrics(),
       rateLimitPerSecond: o.rateLimitPerSecond,
+      rng: this.rng.fork(),
       extraRoutes: shoalRoutes(this.cluster, this.store),
       podLogs: {
         local: o.noAgent
@@ -333,12 +364,15 @@ export class PeerDaemon {
       logger: this.log,
     })
     this.controllers.start()
+    const hostIP = nodeAddress(api.host, advertised)
+    const clusterDns = o.noServiceProxy ? null : await this.startServiceProxy(hostIP)
     if (!o.noAgent) {
       const runtime = await createRuntime(runtimeKind, {
         nodeName: this.name,
         dataDir,
         logger: this.log,
         clock: this.clock,
+        clusterPodCidr: o.podCidr ?? DEFAULT_POD_CIDR,
       })
       this.agent = new NodeAgent({
         nodeName: this.name,
@@ -347,9 +381,10 @@ export class PeerDaemon {
         clock: this.clock,
         logger: this.log,
         podsDir: join(dataDir, 'pods'),
-        hostIP: nodeAddress(api.host, advertised),
+        hostIP,
         apiPort,
         peerId: this.peerId,
+        ...(clusterDns ? { clusterDns } : {}),
         ...(o.nodeStatusIntervalMs ? { nodeStatusIntervalMs: o.nodeStatusIntervalMs } : {}),
       })
       await this.agent.start()
@@ -358,6 +393,64 @@ export class PeerDaemon {
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
     )
+  }
+
+  /**
+   * The service proxy (cluster IPs and NodePorts of every Service) and the cluster DNS on the
+   * range's 10th address, both claimed on a shared host (one peer serves, others take over).
+   * Answers the resolver pods get, or null when this host cannot hold the DNS address.
+   */
+  private async startServiceProxy(hostIP: string): Promise<{ server: string; domain: string } | null> {
+    const o = this.options
+    const addresses: ServiceAddressHolder = await createServiceAddressHolder(this.log)
+    this.proxier = new ServiceProxier({
+      store: this.store,
+      clock: this.clock,
+      logger: this.log,
+      addresses,
+      nodeAddress: hostIP,
+    })
+    this.proxier.start()
+    const domain = o.clusterDomain ?? 'cluster.local'
+    const dnsIp = clusterDnsAddress(parseCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR))
+    let hostResolvers = parseResolvConf('')
+    try {
+      hostResolvers = parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8'))
+    } catch {
+      this.log.info('no /etc/resolv.conf: names outside the cluster domain get SERVFAIL')
+    }
+    const server = new ClusterDnsServer({
+      store: this.store,
+      clock: this.clock,
+      logger: this.log,
+      host: dnsIp,
+      port: 53,
+      clusterDomain: domain,
+      upstreams: upstreamsFromResolvConf(hostResolvers, [dnsIp]),
+    })
+    this.dns = new ClaimedListener({
+      host: dnsIp,
+      port: 53,
+      holdAddress: true,
+      listener: server,
+      addresses,
+      clock: this.clock,
+      logger: this.log,
+      retryMs: 1_000,
+      label: 'cluster DNS',
+    })
+    this.dns.claim()
+    await this.dns.settled()
+    // Pods get the cluster DNS only where it can be reached: its address is on this host
+    // (served here, or by another peer on the same host).
+    if (!(await addresses.hold(dnsIp))) {
+      this.log.warn(
+        { dns: dnsIp },
+        'this host cannot hold the cluster DNS address: pods use the host resolver',
+      )
+      return null
+    }
+    return { server: dnsIp, domain }
   }
 
   /** On the leader, every minute: events older than the TTL (1 h, as Kubernetes) are removed. */
@@ -417,6 +510,10 @@ export class PeerDaemon {
     this.controllers = null
     await this.agent?.stop()
     this.agent = null
+    await this.proxier?.stop()
+    this.proxier = null
+    await this.dns?.release()
+    this.dns = null
     await this.http?.stop()
     await this.cluster?.stop()
     await this.raft?.shutdown()

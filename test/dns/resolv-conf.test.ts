@@ -1,12 +1,7 @@
 import '../../src/util/polyfill.js'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  formatResolvConf,
-  parseResolvConf,
-  podDnsConfig,
-  upstreamsFromResolvConf,
-} from '../../src/dns/resolv-conf.js'
+import { parseResolvConf, upstreamsFromResolvConf } from '../../src/dns/resolv-conf.js'
 
 test('parseResolvConf reads nameservers, the last search line and options; ignores comments', () => {
   const conf = parseResolvConf(
@@ -39,32 +34,6 @@ test('upstreamsFromResolvConf leaves out the cluster DNS itself and zoned link-l
     { host: '127.0.0.53', port: 53 },
     { host: '::1', port: 53 },
   ])
-})
-
-test('a pod resolves through the cluster DNS with the Kubernetes search path and ndots:5', () => {
-  const config = podDnsConfig({
-    dnsAddress: '10.96.0.10',
-    namespace: 'shop',
-    hostSearch: ['corp.example', 'cluster.local', 'a.example', 'b.example', 'c.example'],
-  })
-  assert.equal(config, {
-    nameservers: ['10.96.0.10'],
-    search: [
-      'shop.svc.cluster.local',
-      'svc.cluster.local',
-      'cluster.local',
-      'corp.example',
-      'a.example',
-      'b.example',
-    ],
-    options: ['ndots:5'],
-  })
-  assert.is(
-    formatResolvConf(
-      podDnsConfig({ dnsAddress: '10.96.0.10', namespace: 'default', clusterDomain: 'shoal.internal.' }),
-    ),
-    'nameserver 10.96.0.10\nsearch default.svc.shoal.internal svc.shoal.internal shoal.internal\noptions ndots:5\n',
-  )
 })
 
 test.run()
