@@ -82,7 +82,7 @@ export class DummyInterfaceAddresses implements ServiceAddressHolder {
       await this.ensureLink()
       await run('ip', ['addr', 'add', `${ip}/32`, 'dev', this.device])
     } catch (err) {
-      if (!/File exists/.test(String((err as { stderr?: string }).stderr ?? err))) {
+      if (!/File exists|already assigned/.test(errText(err))) {
         this.log.warn({ ip, err: errText(err) }, 'cannot add a cluster IP to the service interface')
         return false
       }
