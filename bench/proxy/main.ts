@@ -7,7 +7,9 @@
  * The back-ends are three small Node.js HTTP servers in one child process (127.0.61.1..3),
  * each answering with its own name. Each target gets 1 s of warm-up, then
  * `wrk -t2 -c64 -d10s --latency` (keep-alive connections); the proxies run one at a time,
- * each in a process of its own, and the CPU they use is read from /proc. Rows:
+ * each in a process of its own, and the CPU they use is read from /proc. Each target is also
+ * measured unloaded, `wrk -t1 -c1` (one connection, one request at a time): the latency a
+ * proxy adds by itself, without the queueing of a saturated 2-core machine. Rows:
  * - direct: one back-end, no proxy;
  * - nginx: `worker_processes 1`, `stream { upstream { 3 servers } }` (round-robin);
  * - shoal: TcpServiceProxy with its default (fast) data path;
@@ -109,9 +111,10 @@ function parseWrk(out: string): WrkResult {
   }
 }
 
-function wrk(url: string, seconds: number): Promise<WrkResult> {
+function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
-    const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url]
+    const threads = Math.min(THREADS, connections)
+    const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url]
     const p = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     p.stdout.on('data', (d) => {
@@ -147,6 +150,8 @@ function withChildren(pid: number): number[] {
 interface Row extends WrkResult {
   name: string
   round: number
+  /** wrk's connections: CONNECTIONS (loaded) or 1 (unloaded). */
+  connections: number
   /** CPU the proxy process(es) used per request, in µs (null for direct). */
   proxyCpuUsPerRequest: number | null
   /** Cores the proxy used over the measured run. */
@@ -158,23 +163,25 @@ async function measure(
   round_: number,
   at: { host: string; port: number },
   proxy: Child | null,
+  connections: number,
 ) {
   const url = `http://${at.host}:${at.port}/`
-  await wrk(url, WARMUP_SECONDS)
+  await wrk(url, WARMUP_SECONDS, connections)
   const pids = proxy === null ? [] : withChildren(proxy.pid)
   const cpu = (): number => pids.reduce((s, pid) => s + cpuSeconds(pid), 0)
   const cpu0 = cpu()
-  const r = await wrk(url, SECONDS)
+  const r = await wrk(url, SECONDS, connections)
   const used = cpu() - cpu0
   const row: Row = {
     name,
     round: round_,
+    connections,
     ...r,
     proxyCpuUsPerRequest: proxy === null ? null : round((used * 1e6) / r.requests, 1),
     proxyCores: proxy === null ? null : round(used / SECONDS, 2),
   }
   log(
-    `${name}: ${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms` +
+    `${name} (-c${connections}): ${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms` +
       (row.proxyCpuUsPerRequest === null ? '' : `, proxy ${row.proxyCpuUsPerRequest} µs CPU/request`),
   )
   return row
@@ -267,14 +274,18 @@ async function main(): Promise<void> {
 
   const rows: Row[] = []
   for (let r = 1; r <= ROUNDS; r++) {
-    rows.push(await measure('direct (one back-end)', r, { host: BACKENDS[0]!, port: BACKEND_PORT }, null))
+    for (const conns of [CONNECTIONS, 1])
+      rows.push(
+        await measure('direct (one back-end)', r, { host: BACKENDS[0]!, port: BACKEND_PORT }, null, conns),
+      )
     const nginx = await startNginx(dir)
-    rows.push(await measure('nginx stream, 1 worker', r, NGINX_AT, nginx))
+    for (const conns of [CONNECTIONS, 1])
+      rows.push(await measure('nginx stream, 1 worker', r, NGINX_AT, nginx, conns))
     await stopProcess(nginx, 'SIGTERM')
     for (const dataPath of ['auto', 'streams'] as const) {
       const shoal = await startShoal(dir, dataPath)
       const name = dataPath === 'auto' ? 'shoal TcpServiceProxy' : 'shoal, streams data path'
-      rows.push(await measure(name, r, SHOAL_AT, shoal))
+      for (const conns of [CONNECTIONS, 1]) rows.push(await measure(name, r, SHOAL_AT, shoal, conns))
       await stopProcess(shoal, 'SIGTERM')
     }
   }
@@ -282,8 +293,8 @@ async function main(): Promise<void> {
 
   // Per row name: the median over rounds.
   const names = [...new Set(rows.map((r) => r.name))]
-  const med = (name: string, f: (r: Row) => number | null): number => {
-    const xs = rows.filter((r) => r.name === name).map(f)
+  const med = (name: string, f: (r: Row) => number | null, connections = CONNECTIONS): number => {
+    const xs = rows.filter((r) => r.name === name && r.connections === connections).map(f)
     return xs.some((x) => x === null) ? Number.NaN : percentile(xs as number[], 50)
   }
   const direct = names[0]!
@@ -295,6 +306,8 @@ async function main(): Promise<void> {
     p50Ms: med(name, (r) => r.p50Ms),
     p99Ms: med(name, (r) => r.p99Ms),
     addedP50Ms: round(med(name, (r) => r.p50Ms) - med(direct, (r) => r.p50Ms), 3),
+    oneConnectionP50Ms: med(name, (r) => r.p50Ms, 1),
+    oneConnectionAddedP50Ms: round(med(name, (r) => r.p50Ms, 1) - med(direct, (r) => r.p50Ms, 1), 3),
     vsNginx: round(med(name, (r) => r.requestsPerSec) / med(nginx, (r) => r.requestsPerSec), 2),
     proxyCpuUsPerRequest: med(name, (r) => r.proxyCpuUsPerRequest),
     errors: rows.filter((r) => r.name === name).reduce((s, r) => s + r.errors, 0),
@@ -303,7 +316,18 @@ async function main(): Promise<void> {
   const wrkVersion = await versionOf(WRK, ['--version'])
   const nginxVersion = await versionOf(NGINX, ['-v'])
   const machine = machineInfo()
-  const header = ['', 'requests/s', 'p50', 'p99', 'added p50', '× nginx', 'proxy CPU/request', 'errors']
+  const header = [
+    '',
+    'requests/s',
+    'p50',
+    'p99',
+    'added p50',
+    '× nginx',
+    'proxy CPU/request',
+    'p50 at -c1',
+    'added at -c1',
+    'errors',
+  ]
   const lines = summary.map((s) => [
     s.name,
     s.requestsPerSec.toLocaleString('en-US'),
@@ -312,6 +336,8 @@ async function main(): Promise<void> {
     s.name === direct ? '' : `${s.addedP50Ms} ms`,
     s.vsNginx.toFixed(2),
     Number.isNaN(s.proxyCpuUsPerRequest) ? '' : `${s.proxyCpuUsPerRequest} µs`,
+    `${s.oneConnectionP50Ms} ms`,
+    s.name === direct ? '' : `${s.oneConnectionAddedP50Ms} ms`,
     String(s.errors),
   ])
   const shoalRow = summary.find((s) => s.name === shoal)!
@@ -325,7 +351,8 @@ async function main(): Promise<void> {
   console.log('')
   console.log(
     `targets: throughput ≥ nginx: ${shoalRow.vsNginx >= 1 ? 'met' : 'MISSED'} (${shoalRow.vsNginx.toFixed(2)} ×); ` +
-      `added p50 ≤ 0.3 ms: ${shoalRow.addedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${shoalRow.addedP50Ms} ms)`,
+      `added p50 ≤ 0.3 ms: at -c${CONNECTIONS} ${shoalRow.addedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${shoalRow.addedP50Ms} ms), ` +
+      `at -c1 ${shoalRow.oneConnectionAddedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${shoalRow.oneConnectionAddedP50Ms} ms)`,
   )
   const out = await writeFigures(root, 'proxy', {
     command: COMMAND,
