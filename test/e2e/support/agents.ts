@@ -244,6 +244,9 @@ export class AgentCluster {
   async removeRuntimeObjects(i: number): Promise<void> {
     if (this.runtime === 'fake') return
     const rt = await this.runtimeOf(i)
+    // The runtime waits on the system clock, whose timers do not keep a process alive (a
+    // daemon has its sockets for that); a test's after-hook has nothing else pending.
+    const keepAlive = setInterval(() => {}, 1000)
     try {
       for (const c of await rt.listContainers()) if (c.state === 'running') await rt.stopContainer(c.id, 0)
       for (const sb of await rt.listSandboxes()) {
@@ -254,6 +257,7 @@ export class AgentCluster {
       // The node's pod network (Docker), now that no sandbox uses it.
       await rt.removePodNetwork?.()
     } finally {
+      clearInterval(keepAlive)
       await rt.close()
     }
   }
