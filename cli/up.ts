@@ -34,6 +34,9 @@ export function playgroundPeer(
   }
 }
 
+/** The playground's service range when not root: loopback addresses (see OPERATIONS.md). */
+export const NON_ROOT_SERVICE_CIDR = '127.96.0.0/12'
+
 export class UpCommand extends ShoalCommand {
   static override paths = [['up']]
   static override usage = ShoalCommand.Usage({
@@ -95,6 +98,9 @@ export class UpCommand extends ShoalCommand {
         '--log-level',
         this.logLevel,
       ]
+      // Without root no address can be put on the host: the cluster IPs are then loopback
+      // addresses (any 127.x.y.z is the host's), which the host's processes reach.
+      if (process.getuid?.() !== 0) args.push('--service-cidr', NON_ROOT_SERVICE_CIDR)
       // Everyone joins through the first two peers; the first joins through the second.
       for (const j of [1, 2]) if (j !== i && j <= this.peers) args.push('--join', `127.0.1.${j}:7400`)
       const log = openSync(join(p.dataDir, 'agent.log'), 'a')
