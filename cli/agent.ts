@@ -73,10 +73,17 @@ export class AgentCommand extends ShoalCommand {
     description: 'serve cluster IPs, NodePorts and the cluster DNS on this peer (--no-service-proxy: not)',
   })
 
+  simulatedNodes = Option.String('--simulated-nodes', '0', {
+    description: 'also run N simulated nodes on the fake runtime in this process (benchmarks)',
+    validator: t.isNumber(),
+  })
+
   async run(): Promise<number> {
     if (!['auto', 'docker', 'process', 'fake'].includes(this.runtime)) {
       throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
     }
+    if (!Number.isInteger(this.simulatedNodes) || this.simulatedNodes < 0 || this.simulatedNodes > 1000)
+      throw new CommandUsageError('--simulated-nodes: expected 0 to 1000')
     if (!(this.removeDeadAfter > 0)) throw new CommandUsageError('--remove-dead-after must be positive')
     if (!(this.nodeMonitorGracePeriod > 0))
       throw new CommandUsageError('--node-monitor-grace-period must be positive')
@@ -106,6 +113,7 @@ export class AgentCommand extends ShoalCommand {
       podCidr: this.podCidr,
       clusterDomain: this.clusterDomain,
       noServiceProxy: !this.serviceProxy,
+      simulatedNodes: this.simulatedNodes,
       logger: log,
     }
     let daemon: InstanceType<typeof PeerDaemon>

@@ -30,6 +30,8 @@ export interface ShoalClusterOptions {
   runtime?: 'process' | 'docker' | 'fake'
   /** More `shoal agent` flags, e.g. `['--log-level', 'debug']`. */
   extraArgs?: string[]
+  /** Flags for member i only (after extraArgs). */
+  extraArgsOf?: (i: number) => string[]
 }
 
 /** Where a peer's API answers and how to be let in. */
@@ -139,7 +141,7 @@ export class ShoalCluster implements KvCluster {
       this.options.runtime ?? 'process',
     ]
     for (let j = 1; j <= this.size; j++) if (j !== i) args.push('--join', `${this.ip(j)}:7400`)
-    args.push(...(this.options.extraArgs ?? []))
+    args.push(...(this.options.extraArgs ?? []), ...(this.options.extraArgsOf?.(i) ?? []))
     const log = join(this.options.root, `peer-${i}.log`)
     this.children.set(i, startProcess(`shoal peer-${i}`, process.execPath, args, log))
   }
@@ -247,6 +249,11 @@ export class ShoalCluster implements KvCluster {
         return `--- ${file} (last lines)\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`
       })
       .join('\n')
+  }
+
+  /** Member i's process id (0 when it is not running). */
+  pidOf(i: number): number {
+    return this.isLive(i) ? this.children.get(i)!.pid : 0
   }
 
   pids(): number[] {

@@ -6,7 +6,9 @@
  * subset, as in Kubernetes). Services without a selector keep the Endpoints their users write.
  *
  * `computeSubsets` is pure; the controller syncs one service per key (`namespace/name`),
- * enqueued by service changes and by changes of pods in the same namespace.
+ * enqueued by service changes and by changes of the pods it selects or selected (as
+ * Kubernetes' controller does: a pod event wakes only the services its old or new labels
+ * match, not every service of the namespace, which at thousands of pods was quadratic).
  */
 
 import { stableStringify } from '../store/object-store.js'
@@ -120,6 +122,8 @@ export class EndpointsController implements Controller {
   private ctx: ControllerContext | null = null
   private queue: WorkQueue | null = null
   private readonly unwatch: (() => void)[] = []
+  /** For each pod (`namespace/name`), the services that selected it when it was last seen. */
+  private readonly selectedBy = new Map<string, Set<string>>()
 
   start(ctx: ControllerContext): void {
     this.ctx = ctx
@@ -142,11 +146,20 @@ export class EndpointsController implements Controller {
         'pods',
         () => true,
         (ev) => {
-          for (const svc of ctx.store.list('services', { namespace: ev.object.metadata.namespace }).items)
-            queue.add(keyOf(svc))
+          const podKey = keyOf(ev.object)
+          const before = this.selectedBy.get(podKey)
+          const now = ev.type === 'DELETED' ? new Set<string>() : this.servicesSelecting(ev.object)
+          for (const key of before ?? []) if (!now.has(key)) queue.add(key)
+          for (const key of now) queue.add(key)
+          if (now.size > 0) this.selectedBy.set(podKey, now)
+          else this.selectedBy.delete(podKey)
         },
       ),
     )
+    for (const pod of ctx.store.list('pods').items) {
+      const services = this.servicesSelecting(pod)
+      if (services.size > 0) this.selectedBy.set(keyOf(pod), services)
+    }
     // Endpoints edited or deleted by someone else are put back.
     this.unwatch.push(
       watchFromNow(
@@ -162,6 +175,20 @@ export class EndpointsController implements Controller {
   stop(): void {
     for (const u of this.unwatch.splice(0)) u()
     this.queue?.stop()
+    this.selectedBy.clear()
+  }
+
+  /** The keys of the services of the pod's namespace whose selector matches its labels. */
+  private servicesSelecting(pod: KubeObject): Set<string> {
+    const out = new Set<string>()
+    const labels = pod.metadata.labels ?? {}
+    for (const svc of this.ctx!.store.list('services', { namespace: pod.metadata.namespace }).items) {
+      const selector = (svc.spec as { selector?: Record<string, string> } | undefined)?.selector
+      if (!selector || Object.keys(selector).length === 0) continue
+      if (Object.entries(selector).every(([k, v]) => labels[k] === v))
+        out.add(`${svc.metadata.namespace}/${svc.metadata.name}`)
+    }
+    return out
   }
 
   /** Resolves when nothing waits to sync (tests). */

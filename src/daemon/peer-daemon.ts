@@ -15,12 +15,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname, networkInterfaces } from 'node:os'
 import { join, resolve } from 'node:path'
+import { Gauge } from 'prom-client'
 import {
   createRuntime,
   RuntimeChoiceError,
   type RuntimeKind,
   resolveRuntimeKind,
 } from '../agent/create-runtime.js'
+import { FakeRuntime, FakeRuntimeHost } from '../agent/fake-runtime.js'
 import { NodeAgent } from '../agent/node-agent.js'
 import { ApiServer } from '../api/api-server.js'
 import { ApiMetrics } from '../api/metrics.js'
@@ -98,6 +100,11 @@ export interface PeerDaemonOptions {
   clusterDomain?: string
   /** Run no service proxy and no DNS server on this peer. */
   noServiceProxy?: boolean
+  /**
+   * Also run this many simulated nodes (`NAME-sim-K`): node agents on the fake runtime, in
+   * this process (Kubernetes' kubemark "hollow nodes"), for benchmarks at scale.
+   */
+  simulatedNodes?: number
   logger: Logger
   clock?: Clock
   rng?: Rng
@@ -131,9 +138,14 @@ export const CONTROLLER_NAMES = [
 function controllerFactories(
   names: string[] | undefined,
   lifecycle: NodeLifecycleConfig,
+  onScheduler: (s: Scheduler) => void = () => {},
 ): ControllerFactory[] {
   const all: Record<(typeof CONTROLLER_NAMES)[number], ControllerFactory> = {
-    scheduler: () => new Scheduler(),
+    scheduler: () => {
+      const s = new Scheduler()
+      onScheduler(s)
+      return s
+    },
     replication: () => new ReplicationManager(),
     'node-lifecycle': () => new NodeLifecycle(lifecycle),
     endpoints: () => new EndpointsController(),
@@ -171,6 +183,9 @@ export class PeerDaemon {
   private http: ApiServer | null = null
   private eventsTimer: TimerHandle | null = null
   private agent: NodeAgent | null = null
+  private simulatedAgents: NodeAgent[] = []
+  /** The scheduler of this peer's current leadership, if any (for /metrics). */
+  private scheduler: Scheduler | null = null
   private controllers: ControllerManager | null = null
   private proxier: ServiceProxier | null = null
   private dns: ClaimedListener | null = null
@@ -299,6 +314,16 @@ export class PeerDaemon {
 
     // The API: HTTPS with a certificate from the cluster CA, and the cluster's token. Both
     // derive from the cluster secret, so every peer has them without asking anyone.
+    const metrics = new ApiMetrics()
+    const scheduler = () => this.scheduler
+    new Gauge({
+      name: 'shoal_scheduler_bound_pods',
+      help: "Pods bound by this peer's scheduler since it last became leader (0 on followers)",
+      registers: [metrics.registry],
+      collect() {
+        this.set(scheduler()?.stats.bound ?? 0)
+      },
+    })
     const ca = await deriveClusterCa(secret)
     const token = deriveApiToken(secret)
     const isIp = /^[0-9.]+$|:/.test(api.host)
@@ -319,7 +344,7 @@ export class PeerDaemon {
       clock: this.clock,
       logger: this.log,
       shoalVersion: SHOAL_VERSION,
-      metrics: new ApiMetrics(),
+      metrics,
       rateLimitPerSecond: o.rateLimitPerSecond,
       rng: this.rng.fork(),
       extraRoutes: shoalRoutes(this.cluster, this.store),
@@ -358,7 +383,9 @@ export class PeerDaemon {
       leadership: this.raft,
       client: storeClient,
       store: this.store,
-      factories: controllerFactories(o.controllers, lifecycle),
+      factories: controllerFactories(o.controllers, lifecycle, (s) => {
+        this.scheduler = s
+      }),
       clock: this.clock,
       rng: this.rng.fork(),
       logger: this.log,
@@ -389,10 +416,38 @@ export class PeerDaemon {
       })
       await this.agent.start()
     }
+    if (o.simulatedNodes) await this.startSimulatedNodes(o.simulatedNodes, storeClient, hostIP, apiPort)
     this.log.info(
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
     )
+  }
+
+  /** `count` node agents on one in-memory fake host, named after this peer. */
+  private async startSimulatedNodes(
+    count: number,
+    client: RaftStoreClient,
+    hostIP: string,
+    apiPort: number,
+  ): Promise<void> {
+    const host = new FakeRuntimeHost(this.clock)
+    for (let k = 1; k <= count; k++) {
+      const nodeName = `${this.name}-sim-${k}`
+      const agent = new NodeAgent({
+        nodeName,
+        client,
+        runtime: new FakeRuntime(host, nodeName),
+        clock: this.clock,
+        logger: this.log.child({ node: nodeName }),
+        podsDir: join(resolve(this.options.dataDir), 'simulated', nodeName),
+        hostIP,
+        apiPort,
+        peerId: this.peerId,
+      })
+      this.simulatedAgents.push(agent)
+      await agent.start()
+    }
+    this.log.info({ count }, 'simulated nodes started')
   }
 
   /**
@@ -510,6 +565,7 @@ export class PeerDaemon {
     this.controllers = null
     await this.agent?.stop()
     this.agent = null
+    for (const a of this.simulatedAgents.splice(0)) await a.stop()
     await this.proxier?.stop()
     this.proxier = null
     await this.dns?.release()

@@ -244,6 +244,30 @@ test('endpoints: ready and not-ready addresses, named target ports, follow pods 
   )
   assert.equal(subsets[0]!.ports, [{ name: 'http', port: 8080, protocol: 'TCP' }])
   assert.is(ep()!.metadata.labels?.tier, 'front')
+  // Relabelled: b leaves the service (only its old labels matched), c joins it.
+  for (const [name, app] of [
+    ['b', 'gone'],
+    ['c', 'web'],
+  ] as const) {
+    await w.propose({
+      op: 'patch',
+      resource: 'pods',
+      namespace: 'default',
+      name,
+      patchType: 'merge',
+      patch: { metadata: { labels: { app } } },
+      uid: crypto.randomUUID(),
+      now: w.nowIso(),
+    })
+  }
+  await w.run(100)
+  await ec.whenIdle()
+  const relabelled = (ep()!.subsets as { addresses?: { ip: string }[]; notReadyAddresses?: unknown[] }[])[0]!
+  assert.equal(
+    relabelled.addresses!.map((a) => a.ip),
+    ['10.0.0.1', '10.0.0.3'],
+  )
+  assert.is(relabelled.notReadyAddresses, undefined)
   await w.propose({
     op: 'remove',
     resource: 'pods',
@@ -254,7 +278,10 @@ test('endpoints: ready and not-ready addresses, named target ports, follow pods 
   })
   await w.run(100)
   await ec.whenIdle()
-  assert.is((ep()!.subsets as { addresses?: unknown[] }[])[0]!.addresses, undefined)
+  assert.equal(
+    (ep()!.subsets as { addresses?: { ip: string }[] }[])[0]!.addresses!.map((a) => a.ip),
+    ['10.0.0.3'],
+  )
   await w.propose({ op: 'remove', resource: 'services', namespace: 'default', name: 'web', now: w.nowIso() })
   await w.run(100)
   await ec.whenIdle()
