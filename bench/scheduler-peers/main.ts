@@ -13,7 +13,8 @@
  * `shoal_scheduler_bound_pods` metric says 5,000 (polled every 50 ms). Then the time until
  * every pod is Running. Target (issue 7): ≥ 1,000 bindings/s.
  *
- *   make bench B=scheduler-peers      (SHOAL_BENCH_PODS=N, default 5000)
+ *   make bench B=scheduler-peers      (SHOAL_BENCH_PODS=N, default 5000;
+ *                                      SHOAL_BENCH_CPUPROF=DIR: the peers' CPU profiles)
  */
 
 import '../../src/util/polyfill.js'
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     root: dir,
     block: BLOCK,
     runtime: 'fake',
+    cpuProfDir: process.env.SHOAL_BENCH_CPUPROF,
     extraArgs: ['--simulated-nodes', String(SIMULATED_PER_PEER), '--no-service-proxy'],
     extraArgsOf: (i) =>
       i === 3 ? [] : ['--controllers', 'replication,node-lifecycle,endpoints,garbage-collector'],
@@ -265,7 +267,8 @@ async function main(): Promise<void> {
     console.log(`figures: ${out}`)
   } finally {
     closeHttpAgents()
-    await cleanup()
+    // SIGINT: the peers exit cleanly (and write their CPU profiles, when asked for).
+    await cleanup('SIGINT')
   }
 }
 

@@ -38,7 +38,8 @@ function cleanupSync(): void {
     }
   }
   children.clear()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  // SHOAL_BENCH_KEEP=1 keeps the data dirs and logs, for a look after a failed run.
+  if (!process.env.SHOAL_BENCH_KEEP) for (const d of dirs) rmSync(d, { recursive: true, force: true })
   dirs.clear()
 }
 
