@@ -6,10 +6,34 @@
  * to `maxDelayMs`), reset when it succeeds.
  *
  * Bounded by the number of distinct keys (one entry each).
+ *
+ * Time-sliced: syncs that finish without real I/O chain as microtasks, which would keep
+ * timers and sockets waiting (a new leader's controllers starting over thousands of objects
+ * held the event loop long enough to lose the Raft lease). So the queues of a process share
+ * a slice: once syncs have been started back to back for SLICE_MS, the next ones wait for the
+ * event loop's next turn (setImmediate), after the I/O and timers that queued up meanwhile.
  */
 
 import type { Clock, TimerHandle } from './clock.js'
 import type { Logger } from './logger.js'
+
+/** How long syncs may be started back to back before the queues let the event loop turn. */
+const SLICE_MS = 5
+/** When the current slice began (performance.now()), or -1 between slices. */
+let sliceStartedAt = -1
+
+/** True when the current slice is used up; starts a slice (ending at the next turn) if none. */
+function sliceUsedUp(): boolean {
+  const now = performance.now()
+  if (sliceStartedAt < 0) {
+    sliceStartedAt = now
+    setImmediate(() => {
+      sliceStartedAt = -1
+    })
+    return false
+  }
+  return now - sliceStartedAt > SLICE_MS
+}
 
 export interface WorkQueueOptions {
   concurrency?: number
@@ -24,6 +48,7 @@ export class WorkQueue {
   private readonly delayed = new Map<string, { dueMs: number; timer: TimerHandle }>()
   private readonly failures = new Map<string, number>()
   private stopped = false
+  private resumeScheduled = false
   private readonly idleWaiters: (() => void)[] = []
 
   constructor(
@@ -87,6 +112,16 @@ export class WorkQueue {
     const max = this.options.concurrency ?? 4
     for (const key of this.waiting) {
       if (this.running.size >= max || this.stopped) break
+      if (sliceUsedUp()) {
+        if (!this.resumeScheduled) {
+          this.resumeScheduled = true
+          setImmediate(() => {
+            this.resumeScheduled = false
+            this.pump()
+          })
+        }
+        return
+      }
       this.waiting.delete(key)
       this.running.add(key)
       void this.sync(key)
