@@ -6,9 +6,8 @@
  * subset, as in Kubernetes). Services without a selector keep the Endpoints their users write.
  *
  * `computeSubsets` is pure; the controller syncs one service per key (`namespace/name`),
- * enqueued by service changes and by changes of the pods it selects or selected (as
- * Kubernetes' controller does: a pod event wakes only the services its old or new labels
- * match, not every service of the namespace, which at thousands of pods was quadratic).
+ * enqueued by service changes and by changes of the pods it selects or selected, and reads
+ * only those pods (`ServiceMembership`).
  */
 
 import { stableStringify } from '../store/object-store.js'
@@ -18,6 +17,7 @@ import type { KubeObject } from '../store/types.js'
 import { isoSeconds } from '../util/clock.js'
 import { WorkQueue } from '../util/work-queue.js'
 import type { Controller, ControllerContext } from './controller.js'
+import { objectKey, ServiceMembership } from './service-membership.js'
 
 interface ServicePort {
   name?: string
@@ -122,8 +122,7 @@ export class EndpointsController implements Controller {
   private ctx: ControllerContext | null = null
   private queue: WorkQueue | null = null
   private readonly unwatch: (() => void)[] = []
-  /** For each pod (`namespace/name`), the services that selected it when it was last seen. */
-  private readonly selectedBy = new Map<string, Set<string>>()
+  private readonly membership = new ServiceMembership()
 
   start(ctx: ControllerContext): void {
     this.ctx = ctx
@@ -131,13 +130,20 @@ export class EndpointsController implements Controller {
       concurrency: 4,
     })
     this.queue = queue
-    const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`
+    const keyOf = objectKey
+    const podsIn = (namespace: string | undefined) => ctx.store.list('pods', { namespace }).items
+    const servicesIn = (namespace: string | undefined) => ctx.store.list('services', { namespace }).items
     this.unwatch.push(
       watchFromNow(
         ctx.store,
         'services',
         () => true,
-        (ev) => queue.add(keyOf(ev.object)),
+        (ev) => {
+          const key = keyOf(ev.object)
+          const svc = ev.type === 'DELETED' ? null : ev.object
+          this.membership.serviceChanged(key, svc, podsIn(ev.object.metadata.namespace))
+          queue.add(key)
+        },
       ),
     )
     this.unwatch.push(
@@ -146,20 +152,18 @@ export class EndpointsController implements Controller {
         'pods',
         () => true,
         (ev) => {
-          const podKey = keyOf(ev.object)
-          const before = this.selectedBy.get(podKey)
-          const now = ev.type === 'DELETED' ? new Set<string>() : this.servicesSelecting(ev.object)
-          for (const key of before ?? []) if (!now.has(key)) queue.add(key)
-          for (const key of now) queue.add(key)
-          if (now.size > 0) this.selectedBy.set(podKey, now)
-          else this.selectedBy.delete(podKey)
+          const pod = ev.type === 'DELETED' ? null : ev.object
+          const wake = this.membership.podChanged(
+            keyOf(ev.object),
+            pod,
+            servicesIn(ev.object.metadata.namespace),
+          )
+          for (const key of wake) queue.add(key)
         },
       ),
     )
-    for (const pod of ctx.store.list('pods').items) {
-      const services = this.servicesSelecting(pod)
-      if (services.size > 0) this.selectedBy.set(keyOf(pod), services)
-    }
+    for (const svc of ctx.store.list('services').items)
+      this.membership.serviceChanged(keyOf(svc), svc, podsIn(svc.metadata.namespace))
     // Endpoints edited or deleted by someone else are put back.
     this.unwatch.push(
       watchFromNow(
@@ -175,20 +179,7 @@ export class EndpointsController implements Controller {
   stop(): void {
     for (const u of this.unwatch.splice(0)) u()
     this.queue?.stop()
-    this.selectedBy.clear()
-  }
-
-  /** The keys of the services of the pod's namespace whose selector matches its labels. */
-  private servicesSelecting(pod: KubeObject): Set<string> {
-    const out = new Set<string>()
-    const labels = pod.metadata.labels ?? {}
-    for (const svc of this.ctx!.store.list('services', { namespace: pod.metadata.namespace }).items) {
-      const selector = (svc.spec as { selector?: Record<string, string> } | undefined)?.selector
-      if (!selector || Object.keys(selector).length === 0) continue
-      if (Object.entries(selector).every(([k, v]) => labels[k] === v))
-        out.add(`${svc.metadata.namespace}/${svc.metadata.name}`)
-    }
-    return out
+    this.membership.clear()
   }
 
   /** Resolves when nothing waits to sync (tests). */
@@ -218,7 +209,12 @@ export class EndpointsController implements Controller {
     }
     const selector = (service.spec as { selector?: Record<string, string> } | undefined)?.selector
     if (!selector || Object.keys(selector).length === 0) return
-    const subsets = computeSubsets(service, ctx.store.list('pods', { namespace }).items)
+    const pods: KubeObject[] = []
+    for (const podKey of this.membership.podsOf(key)) {
+      const pod = ctx.store.get('pods', namespace, podKey.slice(namespace.length + 1))
+      if (pod) pods.push(pod)
+    }
+    const subsets = computeSubsets(service, pods)
     const labels = { ...(service.metadata.labels ?? {}), 'endpoints.shoal.io/managed': 'true' }
     const desired: KubeObject = {
       apiVersion: 'v1',
