@@ -30,14 +30,14 @@ test('membership follows pods joining, moving and leaving, and services changing
 
   // A new pod wakes only the service selecting it.
   assert.equal([...m.podChanged('ns/c', pod('c', { app: 'web' }), [web, db, bare])], ['ns/web'])
-  assert.equal(m.podsOf('ns/web').sort(), ['ns/a', 'ns/c'])
+  assert.equal([...m.podsOf('ns/web')].sort(), ['ns/a', 'ns/c'])
   // Relabelled from web to db: both are woken, and it moves.
   assert.equal([...m.podChanged('ns/c', pod('c', { app: 'db' }), [web, db, bare])].sort(), [
     'ns/db',
     'ns/web',
   ])
   assert.equal(m.podsOf('ns/web'), ['ns/a'])
-  assert.equal(m.podsOf('ns/db').sort(), ['ns/b', 'ns/c'])
+  assert.equal([...m.podsOf('ns/db')].sort(), ['ns/b', 'ns/c'])
   // Deleted: its service is woken and forgets it.
   assert.equal([...m.podChanged('ns/c', null, [web, db, bare])], ['ns/db'])
   assert.equal(m.podsOf('ns/db'), ['ns/b'])
