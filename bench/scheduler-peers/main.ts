@@ -6,7 +6,7 @@
  * Raft writes, forwarded from the followers to the leader over libp2p.
  *
  * Only peer-3 runs the scheduler (`--controllers`); the others run every other controller.
- * With peer-1 or peer-2 leading, 5,000 pods (cpu 100m, memory 128Mi, in 50 groups of 100
+ * With peer-1 or peer-2 leading, 5,000 pods (cpu 10m, memory 64Mi, in 50 groups of 100
  * behind 50 Services, which the scheduler spreads) are created through the API, 64 at a time
  * over the three peers, and stay pending. Then leadership is handed to peer-3: its scheduler
  * starts as a new leader's does, and the clock runs from the transfer request until peer-3's
@@ -50,7 +50,7 @@ function pod(i: number): string {
           name: 'main',
           image: 'shoal-test/busybox:latest',
           imagePullPolicy: 'IfNotPresent',
-          resources: { requests: { cpu: '100m', memory: '128Mi' } },
+          resources: { requests: { cpu: '10m', memory: '64Mi' } },
         },
       ],
     },
