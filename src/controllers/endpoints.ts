@@ -132,7 +132,6 @@ export class EndpointsController implements Controller {
     this.queue = queue
     const keyOf = objectKey
     const podsIn = (namespace: string | undefined) => ctx.store.list('pods', { namespace }).items
-    const servicesIn = (namespace: string | undefined) => ctx.store.list('services', { namespace }).items
     this.unwatch.push(
       watchFromNow(
         ctx.store,
@@ -141,7 +140,8 @@ export class EndpointsController implements Controller {
         (ev) => {
           const key = keyOf(ev.object)
           const svc = ev.type === 'DELETED' ? null : ev.object
-          this.membership.serviceChanged(key, svc, podsIn(ev.object.metadata.namespace))
+          const ns = ev.object.metadata.namespace ?? ''
+          this.membership.serviceChanged(key, ns, svc, podsIn(ns))
           queue.add(key)
         },
       ),
@@ -153,17 +153,15 @@ export class EndpointsController implements Controller {
         () => true,
         (ev) => {
           const pod = ev.type === 'DELETED' ? null : ev.object
-          const wake = this.membership.podChanged(
-            keyOf(ev.object),
-            pod,
-            servicesIn(ev.object.metadata.namespace),
-          )
+          const wake = this.membership.podChanged(keyOf(ev.object), pod)
           for (const key of wake) queue.add(key)
         },
       ),
     )
+    // Every service's selector first, then every pod once (not every pod once per service).
     for (const svc of ctx.store.list('services').items)
-      this.membership.serviceChanged(keyOf(svc), svc, podsIn(svc.metadata.namespace))
+      this.membership.serviceChanged(keyOf(svc), svc.metadata.namespace ?? '', svc, [])
+    for (const pod of ctx.store.list('pods').items) this.membership.podChanged(keyOf(pod), pod)
     // Endpoints edited or deleted by someone else are put back.
     this.unwatch.push(
       watchFromNow(

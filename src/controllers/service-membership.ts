@@ -24,46 +24,48 @@ export function objectKey(o: KubeObject): string {
   return `${o.metadata.namespace}/${o.metadata.name}`
 }
 
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  let set = map.get(key)
+  if (!set) {
+    set = new Set()
+    map.set(key, set)
+  }
+  set.add(value)
+}
+
 export class ServiceMembership {
+  /** Namespace → service key → its selector (services without one are not kept). */
+  private readonly selectors = new Map<string, Map<string, Record<string, string>>>()
   /** Pod key → the services selecting it. */
   private readonly servicesOfPod = new Map<string, Set<string>>()
   /** Service key → the pods it selects. */
   private readonly podsOfService = new Map<string, Set<string>>()
 
   /**
-   * A pod was added or changed (`pod`), or deleted (`pod` null). `servicesInNamespace` are the
-   * services of its namespace. Answers the services whose pods changed: before's and now's.
+   * A pod was added or changed (`pod`), or deleted (`pod` null). Answers the services whose
+   * pods changed: those that selected it before, and those that select it now.
    */
-  podChanged(
-    podKey: string,
-    pod: KubeObject | null,
-    servicesInNamespace: readonly KubeObject[],
-  ): Set<string> {
+  podChanged(podKey: string, pod: KubeObject | null): Set<string> {
     const before = this.servicesOfPod.get(podKey) ?? new Set<string>()
     const now = new Set<string>()
     if (pod) {
-      for (const svc of servicesInNamespace) {
-        const selector = selectorOf(svc)
-        if (selector && selects(selector, pod)) now.add(objectKey(svc))
-      }
+      for (const [serviceKey, selector] of this.selectors.get(pod.metadata.namespace ?? '') ?? [])
+        if (selects(selector, pod)) now.add(serviceKey)
     }
     for (const s of before) if (!now.has(s)) this.podsOfService.get(s)?.delete(podKey)
-    for (const s of now) {
-      let pods = this.podsOfService.get(s)
-      if (!pods) {
-        pods = new Set()
-        this.podsOfService.set(s, pods)
-      }
-      pods.add(podKey)
-    }
+    for (const s of now) addTo(this.podsOfService, s, podKey)
     if (now.size > 0) this.servicesOfPod.set(podKey, now)
     else this.servicesOfPod.delete(podKey)
     return new Set([...before, ...now])
   }
 
-  /** A service was added or changed (`service`), or deleted (null): its pods are found again. */
+  /**
+   * A service was added or changed (`service`), or deleted (null): its pods are found again
+   * among `podsInNamespace` (none, when podChanged is to tell them afterwards).
+   */
   serviceChanged(
     serviceKey: string,
+    namespace: string,
     service: KubeObject | null,
     podsInNamespace: readonly KubeObject[],
   ): void {
@@ -74,18 +76,20 @@ export class ServiceMembership {
     }
     this.podsOfService.delete(serviceKey)
     const selector = service ? selectorOf(service) : null
-    if (!selector) return
+    const inNamespace = this.selectors.get(namespace) ?? new Map<string, Record<string, string>>()
+    if (!selector) {
+      inNamespace.delete(serviceKey)
+      if (inNamespace.size === 0) this.selectors.delete(namespace)
+      return
+    }
+    inNamespace.set(serviceKey, selector)
+    this.selectors.set(namespace, inNamespace)
     const pods = new Set<string>()
     for (const pod of podsInNamespace) {
       if (!selects(selector, pod)) continue
       const podKey = objectKey(pod)
       pods.add(podKey)
-      let services = this.servicesOfPod.get(podKey)
-      if (!services) {
-        services = new Set()
-        this.servicesOfPod.set(podKey, services)
-      }
-      services.add(serviceKey)
+      addTo(this.servicesOfPod, podKey, serviceKey)
     }
     this.podsOfService.set(serviceKey, pods)
   }
@@ -96,6 +100,7 @@ export class ServiceMembership {
   }
 
   clear(): void {
+    this.selectors.clear()
     this.servicesOfPod.clear()
     this.podsOfService.clear()
   }

@@ -21,35 +21,32 @@ test('membership follows pods joining, moving and leaving, and services changing
   const web = svc('web', { app: 'web' })
   const db = svc('db', { app: 'db' })
   const bare = svc('bare')
-  m.serviceChanged('ns/web', web, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
-  m.serviceChanged('ns/db', db, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
-  m.serviceChanged('ns/bare', bare, [pod('a', { app: 'web' })])
+  m.serviceChanged('ns/web', 'ns', web, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
+  m.serviceChanged('ns/db', 'ns', db, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
+  m.serviceChanged('ns/bare', 'ns', bare, [pod('a', { app: 'web' })])
   assert.equal(m.podsOf('ns/web'), ['ns/a'])
   assert.equal(m.podsOf('ns/db'), ['ns/b'])
   assert.equal(m.podsOf('ns/bare'), [], 'no selector: no pods')
 
   // A new pod wakes only the service selecting it.
-  assert.equal([...m.podChanged('ns/c', pod('c', { app: 'web' }), [web, db, bare])], ['ns/web'])
+  assert.equal([...m.podChanged('ns/c', pod('c', { app: 'web' }))], ['ns/web'])
   assert.equal([...m.podsOf('ns/web')].sort(), ['ns/a', 'ns/c'])
   // Relabelled from web to db: both are woken, and it moves.
-  assert.equal([...m.podChanged('ns/c', pod('c', { app: 'db' }), [web, db, bare])].sort(), [
-    'ns/db',
-    'ns/web',
-  ])
+  assert.equal([...m.podChanged('ns/c', pod('c', { app: 'db' }))].sort(), ['ns/db', 'ns/web'])
   assert.equal(m.podsOf('ns/web'), ['ns/a'])
   assert.equal([...m.podsOf('ns/db')].sort(), ['ns/b', 'ns/c'])
   // Deleted: its service is woken and forgets it.
-  assert.equal([...m.podChanged('ns/c', null, [web, db, bare])], ['ns/db'])
+  assert.equal([...m.podChanged('ns/c', null)], ['ns/db'])
   assert.equal(m.podsOf('ns/db'), ['ns/b'])
   // The service's selector changes: its pods are found again.
   const web2 = svc('web', { app: 'db' })
-  m.serviceChanged('ns/web', web2, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
+  m.serviceChanged('ns/web', 'ns', web2, [pod('a', { app: 'web' }), pod('b', { app: 'db' })])
   assert.equal(m.podsOf('ns/web'), ['ns/b'])
-  assert.equal([...m.podChanged('ns/a', pod('a', { app: 'web', x: '1' }), [web2, db, bare])], [])
+  assert.equal([...m.podChanged('ns/a', pod('a', { app: 'web', x: '1' }))], [])
   // The service is deleted: nothing left for it, and its pods no longer name it.
-  m.serviceChanged('ns/web', null, [])
+  m.serviceChanged('ns/web', 'ns', null, [])
   assert.equal(m.podsOf('ns/web'), [])
-  assert.equal([...m.podChanged('ns/b', pod('b', { app: 'db' }), [db, bare])], ['ns/db'])
+  assert.equal([...m.podChanged('ns/b', pod('b', { app: 'db' }))], ['ns/db'])
 })
 
 test.run()
