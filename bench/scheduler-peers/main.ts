@@ -163,6 +163,8 @@ async function main(): Promise<void> {
     if (leader === 3 || (await boundOn3()) > 0)
       throw new Error('bench: peer-3 led during the set-up and its scheduler ran early: run again')
 
+    const commitIndex = async (): Promise<number> => (await cluster.status(3, 5000))?.commitIndex ?? 0
+    const index0 = await commitIndex()
     const pids = [1, 2, 3].map((i) => cluster.pidOf(i))
     const cpu = (): number => pids.reduce((s, pid) => s + cpuSeconds(pid), 0)
     const cpu0 = cpu()
@@ -182,6 +184,7 @@ async function main(): Promise<void> {
     }
     const allBoundMs = marks[marks.length - 1]!.at
     const cpuWhileBinding = cpu() - cpu0
+    const entriesWhileBinding = (await commitIndex()) - index0
     const at = (n: number): number => marks.find((m) => m.bound >= n)!.at
     const steady = Math.round((PODS * 0.8) / ((at(PODS * 0.9) - at(PODS * 0.1)) / 1000))
     log(`all ${PODS} bound after ${Math.round(allBoundMs)} ms`)
@@ -201,6 +204,7 @@ async function main(): Promise<void> {
       if (performance.now() - t0 > BIND_TIMEOUT_MS) break
       await sleep(500)
     }
+    const entriesUntilRunning = (await commitIndex()) - index0
     // The spread: pods per node.
     const pods = JSON.parse(await call(3, 'GET', `/api/v1/namespaces/${NS}/pods`)) as {
       items: { spec: { nodeName?: string } }[]
@@ -220,6 +224,8 @@ async function main(): Promise<void> {
       podsPerNodeMin: Math.min(...counts),
       podsPerNodeMax: Math.max(...counts),
       peersCpuSecondsWhileBinding: round(cpuWhileBinding, 2),
+      raftEntriesWhileBinding: entriesWhileBinding,
+      raftEntriesPerPodUntilRunning: round(entriesUntilRunning / PODS, 2),
       allRunningMs: allRunningMs === null ? null : round(allRunningMs, 0),
     }
     const machine = machineInfo()
@@ -253,6 +259,9 @@ async function main(): Promise<void> {
           allRunningMs === null ? 'not within the timeout' : `${(allRunningMs / 1000).toFixed(1)} s`,
         ],
       ]),
+    )
+    console.log(
+      `Raft entries: ${entriesWhileBinding} while binding; ${figures.raftEntriesPerPodUntilRunning} per pod until all Running`,
     )
     console.log('')
     console.log(
