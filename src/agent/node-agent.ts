@@ -17,7 +17,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { EventRecorder } from '../store/event-recorder.js'
+import { EventRecorder, type EventSink } from '../store/event-recorder.js'
 import { stableStringify } from '../store/object-store.js'
 import { podCidrOf } from '../store/pod-cidr-allocation.js'
 import { type StoreClient, watchFromNow } from '../store/store-client.js'
@@ -68,6 +68,8 @@ export interface NodeAgentOptions {
   labels?: Record<string, string>
   /** The cluster's DNS service, for pods of the ClusterFirst policies (none: the host's resolver). */
   clusterDns?: ClusterDns
+  /** Where its events are written, shared with other agents of this process (default: its own). */
+  eventSink?: EventSink
 }
 
 /** What the runtime holds, as of one list. */
@@ -161,6 +163,7 @@ export class NodeAgent {
       { component: 'kubelet', host: this.nodeName },
       this.clock,
       this.log,
+      options.eventSink,
     )
     this.queue = new WorkQueue('pods', (uid) => this.syncPod(uid), this.clock, this.log, {
       concurrency: options.maxConcurrentSyncs ?? 8,

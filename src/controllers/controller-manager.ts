@@ -8,7 +8,7 @@
  * A safety poll every `checkIntervalMs` catches a missed transition.
  */
 
-import { EventRecorder } from '../store/event-recorder.js'
+import { EventRecorder, EventSink } from '../store/event-recorder.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { StoreClient } from '../store/store-client.js'
 import type { Clock, TimerHandle } from '../util/clock.js'
@@ -103,6 +103,8 @@ export class ControllerManager {
     const abort = new AbortController()
     const client = new FencedStoreClient(this.options.client, term, abort.signal)
     const controllers = this.options.factories.map((f) => f())
+    // One sink for every controller of this term: their events go out in shared batches.
+    const sink = new EventSink(client, this.log)
     this.running = { term, controllers, abort }
     for (const c of controllers) {
       try {
@@ -112,7 +114,7 @@ export class ControllerManager {
           clock: this.options.clock,
           rng: this.options.rng.fork(),
           logger: this.log.child({ controller: c.name }),
-          events: (component) => new EventRecorder(client, { component }, this.options.clock, this.log),
+          events: (component) => new EventRecorder(client, { component }, this.options.clock, this.log, sink),
           signal: abort.signal,
         })
       } catch (err) {

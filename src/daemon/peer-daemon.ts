@@ -54,6 +54,7 @@ import type { RaftConfig } from '../raft/config.js'
 import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
 import { LevelStore } from '../raft/level-store.js'
 import { Raft } from '../raft/raft.js'
+import { EventSink } from '../store/event-recorder.js'
 import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
 import { DEFAULT_POD_CIDR, parsePodCidr } from '../store/pod-cidr-allocation.js'
 import { clusterDnsAddress, DEFAULT_SERVICE_CIDR, parseCidr } from '../store/service-allocation.js'
@@ -392,6 +393,8 @@ export class PeerDaemon {
     })
     this.controllers.start()
     const hostIP = nodeAddress(api.host, advertised)
+    // The node agents of this peer (its own and any simulated ones) write events in shared batches.
+    const eventSink = new EventSink(storeClient, this.log)
     const clusterDns = o.noServiceProxy ? null : await this.startServiceProxy(hostIP)
     if (!o.noAgent) {
       const runtime = await createRuntime(runtimeKind, {
@@ -412,11 +415,13 @@ export class PeerDaemon {
         apiPort,
         peerId: this.peerId,
         ...(clusterDns ? { clusterDns } : {}),
+        eventSink,
         ...(o.nodeStatusIntervalMs ? { nodeStatusIntervalMs: o.nodeStatusIntervalMs } : {}),
       })
       await this.agent.start()
     }
-    if (o.simulatedNodes) await this.startSimulatedNodes(o.simulatedNodes, storeClient, hostIP, apiPort)
+    if (o.simulatedNodes)
+      await this.startSimulatedNodes(o.simulatedNodes, storeClient, hostIP, apiPort, eventSink)
     this.log.info(
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
@@ -429,6 +434,7 @@ export class PeerDaemon {
     client: RaftStoreClient,
     hostIP: string,
     apiPort: number,
+    eventSink: EventSink,
   ): Promise<void> {
     const host = new FakeRuntimeHost(this.clock)
     for (let k = 1; k <= count; k++) {
@@ -443,6 +449,7 @@ export class PeerDaemon {
         hostIP,
         apiPort,
         peerId: this.peerId,
+        eventSink,
       })
       this.simulatedAgents.push(agent)
       await agent.start()

@@ -94,10 +94,17 @@ export type StoreCommand =
    * deposed leader's writes, carried to the new leader, are refused (409), never applied.
    */
   | { op: 'fenced'; term: number; command: StoreCommand }
+  /**
+   * Several commands in one Raft entry (events written in bulk): each is applied in turn and
+   * answers for itself (`results`), as if it were an entry of its own — one failing does not
+   * undo the others. Every object changed shares the entry's resourceVersion, as the keys of
+   * one etcd transaction share a revision. No batch or fenced command inside.
+   */
+  | { op: 'batch'; commands: StoreCommand[] }
 
 /** What applying a command answers (it goes back to the client through the leader). */
 export type StoreResult =
-  | { ok: true; object: KubeObject | null; created?: boolean }
+  | { ok: true; object: KubeObject | null; created?: boolean; results?: StoreResult[] }
   | { ok: false; status: Status }
 
 const enc = new TextEncoder()
@@ -285,6 +292,8 @@ export class ObjectStore implements FSM {
         return this.expireEvents(cmd.before, index)
       case 'bind':
         return this.bind(cmd, index)
+      case 'batch':
+        return this.applyBatch(cmd.commands, entry)
       case 'fenced':
         if (entry.term !== cmd.term)
           throw new ConflictError(
@@ -297,6 +306,37 @@ export class ObjectStore implements FSM {
       default:
         throw new BadRequestError(`unknown store command ${(cmd as { op: string }).op}`)
     }
+  }
+
+  /** The most commands one batch may hold. */
+  static readonly MAX_BATCH = 1024
+
+  private applyBatch(commands: StoreCommand[], entry: LogEntry): StoreResult {
+    if (!Array.isArray(commands) || commands.length === 0 || commands.length > ObjectStore.MAX_BATCH)
+      throw new BadRequestError(`a batch holds 1 to ${ObjectStore.MAX_BATCH} commands`)
+    const results: StoreResult[] = []
+    for (const command of commands) {
+      if (command?.op === 'batch' || command?.op === 'fenced') {
+        results.push({
+          ok: false,
+          status: new BadRequestError(`a batch cannot hold a ${command.op} command`).toStatus(),
+        })
+        continue
+      }
+      try {
+        const r = this.applyCommand(command, entry)
+        results.push('ok' in r ? r : { ok: true, object: null })
+      } catch (err) {
+        results.push({
+          ok: false,
+          status: (err instanceof StoreError
+            ? err
+            : new StoreError(500, 'InternalError', `internal error: ${(err as Error).message}`)
+          ).toStatus(),
+        })
+      }
+    }
+    return { ok: true, object: null, results }
   }
 
   private bind(cmd: Extract<StoreCommand, { op: 'bind' }>, index: number): StoreResult {
