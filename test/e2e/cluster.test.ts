@@ -16,7 +16,12 @@ test('3 peers form one cluster; SIGKILL the leader → a new leader commits; the
   try {
     for (const i of [1, 2, 3]) c.start(i)
     const leader = await c.leader([1, 2, 3], 30_000)
-    const s = (await c.status(1))!
+    // A follower learns of the leader from its first heartbeat, which may come before the
+    // configuration entry reaches it: wait for that too.
+    const s = await c.until('peer-1 to know 3 members', async () => {
+      const st = await c.status(1)
+      return st && st.members.length === 3 ? st : null
+    })
     assert.is(s.members.length, 3)
     assert.ok(s.members.every((m) => m.suffrage === 'voter'))
     assert.is(await c.put(leader, 'before', 'kill'), 200)
