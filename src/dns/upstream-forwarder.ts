@@ -80,24 +80,38 @@ export class UpstreamForwarder {
     for (const close of [...this.open]) close()
   }
 
-  private askUdp(upstream: Upstream, query: Buffer): Promise<Buffer | null> {
+  /**
+   * One exchange with an upstream: `start` wires its socket, calls `finish(reply)` on an answer
+   * (or `finish(null)` on a failure) and returns what releases the socket. The exchange ends at
+   * the first of those or at the timeout, whichever comes first, exactly once.
+   */
+  private exchange(start: (finish: (reply: Buffer | null) => void) => () => void): Promise<Buffer | null> {
     return new Promise((resolve) => {
-      const socket: UdpSocket = createSocket(isIPv6(upstream.host) ? 'udp6' : 'udp4')
-      const id = query.readUInt16BE(0)
       let done = false
+      let release: (() => void) | null = null
       const finish = (reply: Buffer | null) => {
         if (done) return
         done = true
         this.clock.clearTimeout(timer)
         this.open.delete(close)
-        socket.close()
+        release?.()
         resolve(reply)
       }
       const close = () => finish(null)
       const timer = this.clock.setTimeout(close, this.config.timeoutMs)
       this.open.add(close)
+      const stop = start(finish)
+      if (done) stop()
+      else release = stop
+    })
+  }
+
+  private askUdp(upstream: Upstream, query: Buffer): Promise<Buffer | null> {
+    return this.exchange((finish) => {
+      const socket: UdpSocket = createSocket(isIPv6(upstream.host) ? 'udp6' : 'udp4')
+      const id = query.readUInt16BE(0)
       // ICMP port unreachable and the like: this upstream failed, try the next.
-      socket.on('error', close)
+      socket.on('error', () => finish(null))
       socket.on('message', (msg, from) => {
         // Only the upstream's reply to this query counts; anything else is ignored.
         if (from.address !== upstream.host || from.port !== upstream.port) return
@@ -105,29 +119,18 @@ export class UpstreamForwarder {
         finish(msg)
       })
       socket.send(query, upstream.port, upstream.host, (err) => {
-        if (err) close()
+        if (err) finish(null)
       })
+      return () => socket.close()
     })
   }
 
   private askTcp(upstream: Upstream, query: Buffer): Promise<Buffer | null> {
-    return new Promise((resolve) => {
+    return this.exchange((finish) => {
       const socket: TcpSocket = tcpConnect({ host: upstream.host, port: upstream.port })
       let received: Buffer = Buffer.alloc(0)
-      let done = false
-      const finish = (reply: Buffer | null) => {
-        if (done) return
-        done = true
-        this.clock.clearTimeout(timer)
-        this.open.delete(close)
-        socket.destroy()
-        resolve(reply)
-      }
-      const close = () => finish(null)
-      const timer = this.clock.setTimeout(close, this.config.timeoutMs)
-      this.open.add(close)
-      socket.on('error', close)
-      socket.on('close', close)
+      socket.on('error', () => finish(null))
+      socket.on('close', () => finish(null))
       socket.on('connect', () => {
         const framed = Buffer.alloc(2 + query.length)
         framed.writeUInt16BE(query.length, 0)
@@ -140,6 +143,7 @@ export class UpstreamForwarder {
         const length = received.readUInt16BE(0)
         if (received.length >= 2 + length) finish(received.subarray(2, 2 + length))
       })
+      return () => socket.destroy()
     })
   }
 }

@@ -34,21 +34,9 @@ export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' 
     return PEERS.find((i) => c.running(i)) ?? 1
   }
 
-  async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs
-    let last: unknown
-    for (;;) {
-      try {
-        const v = await fn()
-        if (v !== undefined) return v
-      } catch (err) {
-        last = err
-      }
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what} (${String(last ?? '')})\n${c.logTails()}`)
-      await new Promise((r) => setTimeout(r, 250))
-    }
-  }
+  /** Waits until `fn` answers something (errors count as not yet). */
+  const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
+    c.until(what, () => fn().catch(() => undefined), timeoutMs)
 
   async function create(path: string, object: unknown): Promise<KubeObject> {
     const r = await c.request(live(), 'POST', path, JSON.stringify(object))
