@@ -22,8 +22,6 @@ export interface ServiceAddressHolder {
   hold(ip: string): Promise<boolean>
   /** Removes `ip` from the host, if this holder put addresses there. */
   release(ip: string): Promise<void>
-  /** Forgets what it believes it holds, so that the next hold() checks the host again. */
-  refresh(): void
   /** What the holder does, for the startup log. */
   describe(): string
 }
@@ -46,7 +44,6 @@ export class LocalAddressesOnly implements ServiceAddressHolder {
     return isLocalAddress(ip)
   }
   async release(): Promise<void> {}
-  refresh(): void {}
   describe(): string {
     return 'not root: cluster IPs are served only where the host already has the address'
   }
@@ -70,10 +67,6 @@ export class DummyInterfaceAddresses implements ServiceAddressHolder {
     return this.device === 'lo'
       ? 'cluster IPs held on the loopback interface (no dummy interface driver)'
       : `cluster IPs held on dummy interface ${this.interfaceName}`
-  }
-
-  refresh(): void {
-    this.held.clear()
   }
 
   async hold(ip: string): Promise<boolean> {

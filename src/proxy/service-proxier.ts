@@ -140,7 +140,6 @@ export class ServiceProxier {
     this.resyncTimer = this.o.clock.setTimeout(() => {
       this.resyncTimer = null
       if (!this.running) return
-      this.o.addresses.refresh()
       this.requestSync()
       this.scheduleResync()
     }, this.resyncMs)
@@ -176,7 +175,13 @@ export class ServiceProxier {
       const stillUsed = [...desired.values()].some((s) => s.clusterIp && s.host === host)
       if (!stillUsed) await this.o.addresses.release(host)
     }
-    for (const entry of this.entries.values()) entry.claim.claim()
+    for (const entry of this.entries.values()) {
+      entry.claim.claim()
+      // An address can vanish under a serving listener (an operator, another cluster's
+      // clean-up): hold it again (free while it is there; the listener then serves again).
+      if (entry.spec.clusterIp && entry.claim.status === 'serving')
+        await this.o.addresses.hold(entry.spec.host)
+    }
   }
 
   private open(spec: ListenerSpec): Entry {
