@@ -1171,8 +1171,8 @@ function checkReplicationController(c: Causes, obj: Obj): void {
     )
 }
 
-/** The Service types Shoal implements; LoadBalancer and ExternalName are Unsupported. */
-const SERVICE_TYPES = ['ClusterIP', 'NodePort']
+/** The Service types Shoal implements; LoadBalancer is Unsupported. */
+const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'ExternalName']
 
 function checkService(c: Causes, obj: Obj, old: KubeObject | undefined): void {
   const spec = absent(obj.spec) ? {} : readObj(c, obj.spec, 'spec')
@@ -1180,9 +1180,20 @@ function checkService(c: Causes, obj: Obj, old: KubeObject | undefined): void {
   const type = checkEnum(c, spec.type, 'spec.type', SERVICE_TYPES) || 'ClusterIP'
   const clusterIP = readStr(c, spec.clusterIP, 'spec.clusterIP')
   const headless = clusterIP === 'None'
+  const external = type === 'ExternalName'
+  if (external) {
+    // A DNS alias (the cluster DNS answers a CNAME): no cluster IP, no proxy, ports optional.
+    const name = readStr(c, spec.externalName, 'spec.externalName')
+    if (!name) c.required('spec.externalName')
+    else
+      for (const msg of dns1123SubdomainErrors(name.replace(/\.$/, '')))
+        c.invalid('spec.externalName', name, msg)
+    if (clusterIP) c.invalid('spec.clusterIP', clusterIP, 'must be empty for ExternalName services')
+  }
 
   const ports = readList(c, spec.ports, 'spec.ports')
-  if ((!ports || ports.length === 0) && !headless && (ports || absent(spec.ports))) c.required('spec.ports')
+  if ((!ports || ports.length === 0) && !headless && !external && (ports || absent(spec.ports)))
+    c.required('spec.ports')
   const names = new Set<string>()
   const seenPorts = new Set<string>()
   const seenNodePorts = new Set<string>()

@@ -164,4 +164,35 @@ test('only kube-system/kube-dns may ask for the cluster DNS address', async () =
   assert.is(specOf(kubeDns).clusterIP, '10.96.0.10')
 })
 
+test('an ExternalName service is an alias: no cluster IP; it needs a valid externalName and no clusterIP', async () => {
+  const w = new ControllerWorld()
+  const alias = await w.create('services', {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'db', namespace: 'default' },
+    spec: { type: 'ExternalName', externalName: 'db.example.org' },
+  })
+  assert.is(specOf(alias).clusterIP, undefined)
+  const refuse = async (name: string, spec: Record<string, unknown>, field: string) => {
+    const r = await w.client.propose({
+      op: 'create',
+      resource: 'services',
+      namespace: 'default',
+      object: { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec },
+      uid: `u-${name}`,
+      now: w.nowIso(),
+    })
+    assert.not.ok(r.ok, name)
+    assert.is(r.ok ? 0 : r.status.code, 422)
+    assert.ok(JSON.stringify(r.ok ? {} : r.status.details).includes(field), JSON.stringify(r))
+  }
+  await refuse('x1', { type: 'ExternalName' }, 'spec.externalName')
+  await refuse('x2', { type: 'ExternalName', externalName: 'Not_A_Name' }, 'spec.externalName')
+  await refuse(
+    'x3',
+    { type: 'ExternalName', externalName: 'a.example', clusterIP: '10.96.0.30' },
+    'spec.clusterIP',
+  )
+})
+
 test.run()

@@ -1189,12 +1189,10 @@ test('services: types, node ports, cluster IPs', () => {
   )
   expectProblem(
     service({ type: 'LoadBalancer' }),
-    'spec.type: Unsupported value: "LoadBalancer": supported values: "ClusterIP", "NodePort"',
+    'spec.type: Unsupported value: "LoadBalancer": supported values: "ClusterIP", "NodePort", "ExternalName"',
   )
-  expectProblem(
-    service({ type: 'ExternalName' }),
-    'spec.type: Unsupported value: "ExternalName": supported values: "ClusterIP", "NodePort"',
-  )
+  expectProblem(service({ type: 'ExternalName' }), 'spec.externalName: Required value')
+  expectValid(service({ type: 'ExternalName', externalName: 'db.example.org' }))
   expectValid(service({ clusterIP: '10.96.0.10' }))
   expectValid(service({ clusterIP: '' }))
   expectValid(service({ clusterIP: 'None', ports: [{ port: 6379 }] }))
