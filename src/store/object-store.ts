@@ -132,11 +132,13 @@ export function stableStringify(value: unknown): string {
 
 function sortedJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(',')}]`
+  // Nested values go through stableStringify: a frozen part shared with a stored object (the
+  // spec of a pod whose status changes) is not walked again.
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${sortedJson(v)}`).join(',')}}`
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`
 }
 
 function deepFreeze<T>(value: T): T {
@@ -546,7 +548,9 @@ export class ObjectStore implements FSM {
 
     let next: KubeObject
     if (subresource === 'status') {
-      next = { ...clone(old), status: clone(body.status) }
+      // Only the status is new: everything else is the stored (frozen) object's, shared, not
+      // copied; the body is this command's own (parsed from the entry), so its status is taken.
+      next = { ...old, metadata: { ...old.metadata }, status: body.status }
     } else {
       next = clone(body)
       next.apiVersion = 'v1'
@@ -582,11 +586,16 @@ export class ObjectStore implements FSM {
       const others = [...this.table('nodes').values()].filter((o) => o !== old)
       allocateNodePodCidr(defaulted, others, this.podCidr, old)
     }
-    if (stableStringify(specOf(defaulted)) !== stableStringify(specOf(old))) {
-      defaulted.metadata.generation = (old.metadata.generation ?? 1) + 1
+    if (subresource === 'status') {
+      // Only the status can differ (the rest is the stored object's own).
+      if (stableStringify(defaulted.status) === stableStringify(old.status)) return { ok: true, object: old }
+    } else {
+      if (stableStringify(specOf(defaulted)) !== stableStringify(specOf(old))) {
+        defaulted.metadata.generation = (old.metadata.generation ?? 1) + 1
+      }
+      // Nothing changed: answer the object as it is, without a new resourceVersion (as Kubernetes does).
+      if (stableStringify(defaulted) === stableStringify(old)) return { ok: true, object: old }
     }
-    // Nothing changed: answer the object as it is, without a new resourceVersion (as Kubernetes does).
-    if (stableStringify(defaulted) === stableStringify(old)) return { ok: true, object: old }
     defaulted.metadata.resourceVersion = String(index)
     // The last finalizer gone from an object being deleted: now it goes.
     if (defaulted.metadata.deletionTimestamp && (defaulted.metadata.finalizers ?? []).length === 0) {
