@@ -123,10 +123,11 @@ const frozenJson = new WeakMap<object, string>()
 /** JSON with sorted keys: equal objects give equal strings. */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
+  if (!Object.isFrozen(value)) return sortedJson(value)
   const cached = frozenJson.get(value)
   if (cached !== undefined) return cached
   const text = sortedJson(value)
-  if (Object.isFrozen(value)) frozenJson.set(value, text)
+  frozenJson.set(value, text)
   return text
 }
 

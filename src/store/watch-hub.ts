@@ -60,7 +60,7 @@ export function filterEvent(event: StoreEvent, filter: WatchFilter): WatchEvent 
   return null
 }
 
-/** The hub; `historyPerResource` bounds each type's history (older events are forgotten). */
+/** The hub; `historyPerResource` bounds each type's history (older events are forgotten; up to a quarter more are kept between trims). */
 export class WatchHub {
   private readonly history = new Map<string, StoreEvent[]>()
   /** Per type: the newest resourceVersion forgotten from its history (resuming at or below it is 410). */
@@ -91,7 +91,9 @@ export class WatchHub {
       this.history.set(resource, list)
     }
     list.push(event)
-    if (list.length > this.historyPerResource) {
+    // Trimmed in chunks (a quarter of the bound at a time), not one event per publish: taking
+    // the first element of a long array moves all the others, on every write.
+    if (list.length > this.historyPerResource + Math.max(1, this.historyPerResource >> 2)) {
       const dropped = list.splice(0, list.length - this.historyPerResource)
       this.forgottenThrough.set(resource, dropped[dropped.length - 1]!.resourceVersion)
     }
