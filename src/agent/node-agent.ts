@@ -70,6 +70,8 @@ export interface NodeAgentOptions {
   clusterDns?: ClusterDns
   /** Where its events are written, shared with other agents of this process (default: its own). */
   eventSink?: EventSink
+  /** Where its pods' statuses are written, shared likewise (default: its own). */
+  statusWriter?: StatusWriter
 }
 
 /** What the runtime holds, as of one list. */
@@ -123,6 +125,7 @@ export class NodeAgent {
   private readonly readiness = new Map<string, boolean>()
   private readonly probes: ProbeManager
   private readonly statusWriter: StatusWriter
+  private readonly ownsStatusWriter: boolean
   private readonly events: EventRecorder
   /** A digest of each pod's runtime state at its last sync: a relist that differs enqueues it. */
   private readonly seenDigest = new Map<string, string>()
@@ -156,7 +159,8 @@ export class NodeAgent {
     this.probes = new ProbeManager(this.clock, this.log, (id, kind, ok, message) =>
       this.onProbe(id, kind, ok, message),
     )
-    this.statusWriter = new StatusWriter(this.client, this.clock, this.log)
+    this.ownsStatusWriter = !options.statusWriter
+    this.statusWriter = options.statusWriter ?? new StatusWriter(this.client, this.clock, this.log)
     this.podNetwork = new NodePodNetwork(this.runtime)
     this.events = new EventRecorder(
       this.client,
@@ -250,7 +254,7 @@ export class NodeAgent {
     this.unwatchNode?.()
     this.unsubscribeRuntime?.()
     this.probes.stopAll()
-    this.statusWriter.stop()
+    if (this.ownsStatusWriter) this.statusWriter.stop()
     await this.runtime.close()
   }
 

@@ -1,13 +1,16 @@
 /**
  * StatusWriter: carries pod statuses from the agent to the store, in batches. A status set
  * while another for the same pod waits replaces it (only the newest matters); every
- * `batchDelayMs` the waiting ones go out together (Raft appends them in one batch). A write
- * that fails for want of a leader is retried with back-off unless a newer status replaced it;
- * one for a pod that is gone (404, or a uid that no longer matches: 409) is dropped.
+ * `batchDelayMs` the waiting ones go out together, as one `batch` store command (one Raft
+ * entry, and one request to the leader from a follower). Several agents of one process may
+ * share a writer (pods are keyed by uid). A write that fails for want of a leader is retried
+ * with back-off unless a newer status replaced it; one for a pod that is gone (404, or a uid
+ * that no longer matches: 409) is dropped.
  *
- * Bounded: one waiting status per pod, at most `maxInFlight` writes at once.
+ * Bounded: one waiting status per pod, at most `maxInFlight` batches of at most `maxBatch`.
  */
 
+import type { StoreCommand, StoreResult } from '../store/object-store.js'
 import type { StoreClient } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import { type Clock, isoSeconds, type TimerHandle } from '../util/clock.js'
@@ -34,7 +37,8 @@ export class StatusWriter {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly batchDelayMs = 10,
-    private readonly maxInFlight = 32,
+    private readonly maxInFlight = 8,
+    private readonly maxBatch = 256,
   ) {}
 
   /** Queues `status` as the pod's newest. */
@@ -75,33 +79,68 @@ export class StatusWriter {
   }
 
   private flush(): void {
-    for (const [uid, p] of this.pending) {
-      if (this.inFlight >= this.maxInFlight) break
-      this.pending.delete(uid)
+    while (this.inFlight < this.maxInFlight && this.pending.size > 0) {
+      const batch: Pending[] = []
+      for (const [uid, p] of this.pending) {
+        if (batch.length >= this.maxBatch) break
+        this.pending.delete(uid)
+        batch.push(p)
+      }
       this.inFlight += 1
-      void this.write(p).finally(() => {
+      void this.write(batch).finally(() => {
         this.inFlight -= 1
         if (this.pending.size > 0) this.schedule(this.batchDelayMs)
       })
     }
   }
 
-  private async write(p: Pending): Promise<void> {
+  private command(p: Pending, now: string): StoreCommand {
+    return {
+      op: 'update',
+      resource: 'pods',
+      namespace: p.namespace,
+      name: p.name,
+      subresource: 'status',
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: p.name, namespace: p.namespace, uid: p.uid },
+        status: p.status,
+      },
+      now,
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    const now = isoSeconds(this.clock.now())
+    let results: StoreResult[]
     try {
-      const r = await this.client.propose({
-        op: 'update',
-        resource: 'pods',
-        namespace: p.namespace,
-        name: p.name,
-        subresource: 'status',
-        object: {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name: p.name, namespace: p.namespace, uid: p.uid },
-          status: p.status,
-        },
-        now: isoSeconds(this.clock.now()),
-      })
+      if (batch.length === 1) results = [await this.client.propose(this.command(batch[0]!, now))]
+      else {
+        const r = await this.client.propose({ op: 'batch', commands: batch.map((p) => this.command(p, now)) })
+        results = r.ok ? (r.results ?? []) : batch.map(() => r)
+      }
+    } catch (err) {
+      if (this.stopped) return
+      // No leader, or it changed under us: try again unless a newer status took the place.
+      let retry = 0
+      for (const p of batch) {
+        if (this.pending.has(p.uid)) continue
+        p.attempts += 1
+        retry = Math.max(retry, p.attempts)
+        this.pending.set(p.uid, p)
+      }
+      if (retry > 0) {
+        this.logger.debug({ pods: batch.length, err: (err as Error).message }, 'pod status writes retried')
+        this.clock.clearTimeout(this.timer)
+        this.timer = null
+        this.schedule(Math.min(5000, 100 * 2 ** Math.min(retry, 6)))
+      }
+      return
+    }
+    batch.forEach((p, i) => {
+      const r = results[i]
+      if (!r) return
       if (r.ok) {
         this.written += 1
         return
@@ -109,20 +148,6 @@ export class StatusWriter {
       // 404 and 409 (another pod of that name now): the pod this status was for is gone.
       if (r.status.code === 404 || r.status.code === 409) return
       this.logger.warn({ pod: `${p.namespace}/${p.name}`, message: r.status.message }, 'pod status refused')
-    } catch (err) {
-      if (this.stopped) return
-      // No leader, or it changed under us: try again unless a newer status took the place.
-      if (!this.pending.has(p.uid)) {
-        p.attempts += 1
-        this.pending.set(p.uid, p)
-        this.logger.debug(
-          { pod: `${p.namespace}/${p.name}`, err: (err as Error).message },
-          'pod status write retried',
-        )
-        this.clock.clearTimeout(this.timer)
-        this.timer = null
-        this.schedule(Math.min(5000, 100 * 2 ** Math.min(p.attempts, 6)))
-      }
-    }
+    })
   }
 }

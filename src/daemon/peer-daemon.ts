@@ -24,6 +24,7 @@ import {
 } from '../agent/create-runtime.js'
 import { FakeRuntime, FakeRuntimeHost } from '../agent/fake-runtime.js'
 import { NodeAgent } from '../agent/node-agent.js'
+import { StatusWriter } from '../agent/status-writer.js'
 import { ApiServer } from '../api/api-server.js'
 import { ApiMetrics } from '../api/metrics.js'
 import { RaftStoreClient } from '../api/raft-store-client.js'
@@ -185,6 +186,8 @@ export class PeerDaemon {
   private eventsTimer: TimerHandle | null = null
   private agent: NodeAgent | null = null
   private simulatedAgents: NodeAgent[] = []
+  /** Pod statuses of every node agent of this peer, written in shared batches. */
+  private statusWriter: StatusWriter | null = null
   /** The scheduler of this peer's current leadership, if any (for /metrics). */
   private scheduler: Scheduler | null = null
   private controllers: ControllerManager | null = null
@@ -395,6 +398,8 @@ export class PeerDaemon {
     const hostIP = nodeAddress(api.host, advertised)
     // The node agents of this peer (its own and any simulated ones) write events in shared batches.
     const eventSink = new EventSink(storeClient, this.log)
+    this.statusWriter = new StatusWriter(storeClient, this.clock, this.log)
+    const statusWriter = this.statusWriter
     const clusterDns = o.noServiceProxy ? null : await this.startServiceProxy(hostIP)
     if (!o.noAgent) {
       const runtime = await createRuntime(runtimeKind, {
@@ -416,12 +421,13 @@ export class PeerDaemon {
         peerId: this.peerId,
         ...(clusterDns ? { clusterDns } : {}),
         eventSink,
+        statusWriter,
         ...(o.nodeStatusIntervalMs ? { nodeStatusIntervalMs: o.nodeStatusIntervalMs } : {}),
       })
       await this.agent.start()
     }
     if (o.simulatedNodes)
-      await this.startSimulatedNodes(o.simulatedNodes, storeClient, hostIP, apiPort, eventSink)
+      await this.startSimulatedNodes(o.simulatedNodes, storeClient, hostIP, apiPort, eventSink, statusWriter)
     this.log.info(
       { name: this.name, peerId: this.peerId, p2p: advertised, api: apiListening },
       'peer started',
@@ -435,6 +441,7 @@ export class PeerDaemon {
     hostIP: string,
     apiPort: number,
     eventSink: EventSink,
+    statusWriter: StatusWriter,
   ): Promise<void> {
     const host = new FakeRuntimeHost(this.clock)
     for (let k = 1; k <= count; k++) {
@@ -450,6 +457,7 @@ export class PeerDaemon {
         apiPort,
         peerId: this.peerId,
         eventSink,
+        statusWriter,
       })
       this.simulatedAgents.push(agent)
       await agent.start()
@@ -573,6 +581,8 @@ export class PeerDaemon {
     await this.agent?.stop()
     this.agent = null
     for (const a of this.simulatedAgents.splice(0)) await a.stop()
+    this.statusWriter?.stop()
+    this.statusWriter = null
     await this.proxier?.stop()
     this.proxier = null
     await this.dns?.release()
