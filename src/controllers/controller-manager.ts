@@ -8,6 +8,7 @@
  * A safety poll every `checkIntervalMs` catches a missed transition.
  */
 
+import { BatchingStoreClient } from '../store/batching-store-client.js'
 import { EventRecorder, EventSink } from '../store/event-recorder.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { StoreClient } from '../store/store-client.js'
@@ -101,7 +102,8 @@ export class ControllerManager {
     }
     if (this.stopped || l.state() !== 'leader' || l.stats().term !== term) return
     const abort = new AbortController()
-    const client = new FencedStoreClient(this.options.client, term, abort.signal)
+    // Fenced by the term; the writes of one event-loop turn go out as one batch (one entry).
+    const client = new BatchingStoreClient(new FencedStoreClient(this.options.client, term, abort.signal))
     const controllers = this.options.factories.map((f) => f())
     // One sink for every controller of this term: their events go out in shared batches.
     const sink = new EventSink(client, this.log)
