@@ -31,7 +31,7 @@ import { allocateNodePodCidr, DEFAULT_POD_CIDR, parsePodCidr } from './pod-cidr-
 import { type ResourceType, resourceType, SYSTEM_NAMESPACES } from './resources.js'
 import { allocateServiceAddresses, type Cidr, DEFAULT_SERVICE_CIDR, parseCidr } from './service-allocation.js'
 import type { KubeObject, Status } from './types.js'
-import { defaultObject, validateObject } from './validation.js'
+import { defaultObjectInPlace, validateObject } from './validation.js'
 import { WatchHub } from './watch-hub.js'
 
 /** Patch formats, by the Content-Type that names them. */
@@ -490,7 +490,8 @@ export class ObjectStore implements FSM {
     const key = keyOf(rt, obj.metadata.namespace, name)
     if (name && table.has(key)) throw new AlreadyExistsError(rt.resource, name)
 
-    const defaulted = defaultObject(obj)
+    // The command's object is this apply's own (parsed from the entry): filled in, not copied.
+    const defaulted = defaultObjectInPlace(obj)
     validateObject(defaulted, { isCreate: true })
     if (rt.kind === 'Service') {
       const others = [...this.table('services').values()]
@@ -577,7 +578,7 @@ export class ObjectStore implements FSM {
       delete meta.deletionGracePeriodSeconds
     }
     meta.resourceVersion = old.metadata.resourceVersion
-    const defaulted = subresource === 'status' ? next : defaultObject(next)
+    const defaulted = subresource === 'status' ? next : defaultObjectInPlace(next)
     validateObject(defaulted, { isCreate: false, old })
     if (rt.kind === 'Service' && subresource !== 'status') {
       const others = [...this.table('services').values()].filter((o) => o !== old)

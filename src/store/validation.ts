@@ -1631,7 +1631,11 @@ function defaultEndpoints(ep: Obj): void {
  * `metadata.namespace` is left to the API, which knows it from the URL.
  */
 export function defaultObject(obj: KubeObject): KubeObject {
-  const out = structuredClone(obj)
+  return defaultObjectInPlace(structuredClone(obj))
+}
+
+/** `defaultObject` on an object the caller owns: it is filled in and returned, not copied. */
+export function defaultObjectInPlace(out: KubeObject): KubeObject {
   if (!isObj(out)) return out
   switch (out.kind) {
     case 'Pod':
