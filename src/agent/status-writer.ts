@@ -115,11 +115,13 @@ export class StatusWriter {
     const now = isoSeconds(this.clock.now())
     let results: StoreResult[]
     try {
-      if (batch.length === 1) results = [await this.client.propose(this.command(batch[0]!, now))]
-      else {
-        const r = await this.client.propose({ op: 'batch', commands: batch.map((p) => this.command(p, now)) })
-        results = r.ok ? (r.results ?? []) : batch.map(() => r)
-      }
+      // Always a quiet batch (even of one): the written pods need not come back.
+      const r = await this.client.propose({
+        op: 'batch',
+        commands: batch.map((p) => this.command(p, now)),
+        quiet: true,
+      })
+      results = r.ok ? (r.results ?? []) : batch.map(() => r)
     } catch (err) {
       if (this.stopped) return
       // No leader, or it changed under us: try again unless a newer status took the place.

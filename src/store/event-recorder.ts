@@ -63,13 +63,13 @@ export class EventSink {
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch)
-      const command: StoreCommand =
-        batch.length === 1 ? batch[0]!.command : { op: 'batch', commands: batch.map((e) => e.command) }
+      // Always a quiet batch (even of one): the written events need not come back.
+      const command: StoreCommand = { op: 'batch', commands: batch.map((e) => e.command), quiet: true }
       this.inFlight += 1
       this.client
         .propose(command)
         .then((r) => {
-          const results = batch.length === 1 ? [r] : r.ok ? (r.results ?? []) : batch.map(() => r)
+          const results = r.ok ? (r.results ?? []) : batch.map(() => r)
           batch.forEach((e, i) => {
             const one = results[i]
             if (one && !one.ok)

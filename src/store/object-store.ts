@@ -98,9 +98,11 @@ export type StoreCommand =
    * Several commands in one Raft entry (events written in bulk): each is applied in turn and
    * answers for itself (`results`), as if it were an entry of its own — one failing does not
    * undo the others. Every object changed shares the entry's resourceVersion, as the keys of
-   * one etcd transaction share a revision. No batch or fenced command inside.
+   * one etcd transaction share a revision. No batch or fenced command inside. `quiet`: the
+   * results carry no objects (writers that only need to know it worked — events, statuses —
+   * save the leader sending every object back).
    */
-  | { op: 'batch'; commands: StoreCommand[] }
+  | { op: 'batch'; commands: StoreCommand[]; quiet?: boolean }
 
 /** What applying a command answers (it goes back to the client through the leader). */
 export type StoreResult =
@@ -296,7 +298,7 @@ export class ObjectStore implements FSM {
       case 'bind':
         return this.bind(cmd, index)
       case 'batch':
-        return this.applyBatch(cmd.commands, entry)
+        return this.applyBatch(cmd.commands, entry, cmd.quiet === true)
       case 'fenced':
         if (entry.term !== cmd.term)
           throw new ConflictError(
@@ -314,7 +316,7 @@ export class ObjectStore implements FSM {
   /** The most commands one batch may hold. */
   static readonly MAX_BATCH = 1024
 
-  private applyBatch(commands: StoreCommand[], entry: LogEntry): StoreResult {
+  private applyBatch(commands: StoreCommand[], entry: LogEntry, quiet: boolean): StoreResult {
     if (!Array.isArray(commands) || commands.length === 0 || commands.length > ObjectStore.MAX_BATCH)
       throw new BadRequestError(`a batch holds 1 to ${ObjectStore.MAX_BATCH} commands`)
     const results: StoreResult[] = []
@@ -328,7 +330,7 @@ export class ObjectStore implements FSM {
       }
       try {
         const r = this.applyCommand(command, entry)
-        results.push('ok' in r ? r : { ok: true, object: null })
+        results.push(!('ok' in r) || (quiet && r.ok) ? { ok: true, object: null } : r)
       } catch (err) {
         results.push({
           ok: false,

@@ -57,11 +57,12 @@ test('statuses waiting together go out as one batch; the newest status of a pod 
     (client.store.get('pods', 'default', name)!.status as { phase?: string } | undefined)?.phase
   assert.is(phase('a'), 'Running')
   assert.is(phase('b'), 'Running')
-  // Alone, a status goes as a plain update.
+  // Alone, a status still goes as a (quiet) batch of one.
   w.set(pods[2]!, { phase: 'Running' })
   clock.advance(10)
   await settle()
-  assert.equal(client.ops, ['batch', 'update'])
+  assert.equal(client.ops, ['batch', 'batch'])
+  assert.is(phase('c'), 'Running')
   w.stop()
 })
 

@@ -32,7 +32,11 @@ class GatedClient implements StoreClient {
       this.held.push({ command, release: () => this.inner.propose(command).then(resolve, reject) })
       // Events have a bound of their own (the EventRecorder's); count binds and status writes.
       const writes = this.held.filter(
-        (h) => !(h.command.op === 'fenced' && h.command.command.op === 'create'),
+        (h) =>
+          !(
+            h.command.op === 'fenced' &&
+            (h.command.command.op === 'create' || h.command.command.op === 'batch')
+          ),
       )
       this.maxHeld = Math.max(this.maxHeld, writes.length)
     })
