@@ -63,10 +63,47 @@ interface FakeContainer {
   timers: TimerHandle[]
 }
 
+/**
+ * A map by id that also knows each node's entries: a host holding thousands of simulated
+ * pods over dozens of nodes (bench/scheduler-peers) lists one node's without scanning all.
+ */
+class NodeIndexedMap<V extends { node: string }> extends Map<string, V> {
+  private readonly byNode = new Map<string, Map<string, V>>()
+
+  override set(id: string, value: V): this {
+    const before = super.get(id)
+    if (before && before.node !== value.node) this.byNode.get(before.node)?.delete(id)
+    super.set(id, value)
+    let own = this.byNode.get(value.node)
+    if (!own) {
+      own = new Map()
+      this.byNode.set(value.node, own)
+    }
+    own.set(id, value)
+    return this
+  }
+
+  override delete(id: string): boolean {
+    const before = super.get(id)
+    if (before) this.byNode.get(before.node)?.delete(id)
+    return super.delete(id)
+  }
+
+  override clear(): void {
+    this.byNode.clear()
+    super.clear()
+  }
+
+  /** The entries of one node. */
+  ofNode(node: string): IterableIterator<V> {
+    return (this.byNode.get(node) ?? new Map<string, V>()).values()
+  }
+}
+
 /** The shared "engine" under FakeRuntimes: one per simulated host. */
 export class FakeRuntimeHost {
-  readonly sandboxes = new Map<string, FakeSandbox>()
-  readonly containers = new Map<string, FakeContainer>()
+  readonly sandboxes = new NodeIndexedMap<FakeSandbox>()
+  readonly containers = new NodeIndexedMap<FakeContainer>()
   readonly listeners = new Set<(node: string, id: string) => void>()
   /** Images that fail to pull. */
   readonly missingImages = new Set<string>()
@@ -90,12 +127,12 @@ export class FakeRuntimeHost {
     return `10.244.${(n >> 8) & 255}.${n & 255}`
   }
 
-  /** The lowest free address of `cidr` after its gateway (.1), or throws when it is full. */
-  newIpIn(cidr: string): string {
+  /** The lowest free address of `cidr` (node `node`'s subnet) after its gateway (.1). */
+  newIpIn(cidr: string, node: string): string {
     const [addr, bits] = cidr.split('/')
     const size = 2 ** (32 - Number(bits))
     const base = ipToNumber(addr!)
-    const used = new Set([...this.sandboxes.values()].map((s) => s.status.ip))
+    const used = new Set([...this.sandboxes.ofNode(node)].map((s) => s.status.ip))
     for (let n = base + 2; n < base + size - 1; n++) if (!used.has(numberToIp(n))) return numberToIp(n)
     throw new Error(`no free address in pod subnet ${cidr}`)
   }
@@ -157,7 +194,7 @@ export class FakeRuntime implements Runtime {
       podName: config.podName,
       namespace: config.namespace,
       state: 'ready',
-      ip: podCidr ? this.host.newIpIn(podCidr) : this.host.newIp(),
+      ip: podCidr ? this.host.newIpIn(podCidr, this.nodeName) : this.host.newIp(),
       createdAtMs: this.clock.now(),
     }
     this.host.sandboxes.set(status.id, { node: this.nodeName, status, config: structuredClone(config) })
@@ -187,8 +224,8 @@ export class FakeRuntime implements Runtime {
   async stopSandbox(id: string): Promise<void> {
     const sb = this.own(this.host.sandboxes.get(id))
     if (!sb) return
-    for (const [cid, c] of this.host.containers) {
-      if (c.sandboxId === id && c.status.state === 'running') this.finish(cid, c, 137, 'Error')
+    for (const c of [...this.host.containers.ofNode(this.nodeName)]) {
+      if (c.sandboxId === id && c.status.state === 'running') this.finish(c.status.id, c, 137, 'Error')
     }
     sb.status.state = 'notready'
   }
@@ -197,14 +234,13 @@ export class FakeRuntime implements Runtime {
     const sb = this.own(this.host.sandboxes.get(id))
     if (!sb) return
     await this.stopSandbox(id)
-    for (const [cid, c] of this.host.containers) if (c.sandboxId === id) this.host.containers.delete(cid)
+    for (const c of [...this.host.containers.ofNode(this.nodeName)])
+      if (c.sandboxId === id) this.host.containers.delete(c.status.id)
     this.host.sandboxes.delete(id)
   }
 
   async listSandboxes(): Promise<SandboxStatus[]> {
-    return [...this.host.sandboxes.values()]
-      .filter((s) => s.node === this.nodeName)
-      .map((s) => ({ ...s.status }))
+    return [...this.host.sandboxes.ofNode(this.nodeName)].map((s) => ({ ...s.status }))
   }
 
   async createContainer(sandboxId: string, config: ContainerConfig): Promise<string> {
@@ -295,9 +331,7 @@ export class FakeRuntime implements Runtime {
   }
 
   async listContainers(): Promise<ContainerStatus[]> {
-    return [...this.host.containers.values()]
-      .filter((c) => c.node === this.nodeName)
-      .map((c) => ({ ...c.status }))
+    return [...this.host.containers.ofNode(this.nodeName)].map((c) => ({ ...c.status }))
   }
 
   async exec(
