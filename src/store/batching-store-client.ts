@@ -8,6 +8,7 @@
  * leader, leadership lost) rejects every caller of that batch, as it would have each write.
  */
 
+import { StoreError } from './errors.js'
 import { ObjectStore, type StoreCommand, type StoreResult } from './object-store.js'
 import type { StoreClient } from './store-client.js'
 
@@ -74,14 +75,6 @@ export class BatchingStoreClient implements StoreClient {
 function missing(): StoreResult {
   return {
     ok: false,
-    status: {
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'the batch answered no result for this write',
-      reason: 'InternalError',
-      code: 500,
-    },
+    status: new StoreError(500, 'InternalError', 'the batch answered no result for this write').toStatus(),
   }
 }
