@@ -12,6 +12,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { useHalfWindowUpdates } from './yamux-window.js'
 
 /** What a host is made from. */
 export interface HostOptions {
@@ -23,6 +24,9 @@ export interface HostOptions {
   /** Discover peers on the LAN with mDNS. */
   mdns?: boolean
 }
+
+// One yamux window update per half window, not per frame (yamux-window.ts).
+useHalfWindowUpdates()
 
 /** The libp2p node type Shoal uses. */
 export type ShoalHost = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>
