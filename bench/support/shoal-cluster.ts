@@ -139,6 +139,9 @@ export class ShoalCluster implements KvCluster {
       this.secretFile,
       '--runtime',
       this.options.runtime ?? 'process',
+      // A loopback service range of its own: nothing of a benchmark goes on this host's interfaces.
+      '--service-cidr',
+      `127.${100 + this.options.block}.0.0/16`,
     ]
     for (let j = 1; j <= this.size; j++) if (j !== i) args.push('--join', `${this.ip(j)}:7400`)
     args.push(...(this.options.extraArgs ?? []), ...(this.options.extraArgsOf?.(i) ?? []))

@@ -49,7 +49,11 @@ import { isPeerInfo, type PeerInfo } from '../p2p/peer-table.js'
 import { Libp2pRaftTransport } from '../p2p/raft-transport.js'
 import { loadClusterSecret } from '../p2p/secret.js'
 import { ClaimedListener } from '../proxy/claimed-listener.js'
-import { createServiceAddressHolder, type ServiceAddressHolder } from '../proxy/service-addresses.js'
+import {
+  createServiceAddressHolder,
+  isLoopback,
+  type ServiceAddressHolder,
+} from '../proxy/service-addresses.js'
 import { ServiceProxier } from '../proxy/service-proxier.js'
 import type { RaftConfig } from '../raft/config.js'
 import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
@@ -400,7 +404,7 @@ export class PeerDaemon {
     const eventSink = new EventSink(storeClient, this.log)
     this.statusWriter = new StatusWriter(storeClient, this.clock, this.log)
     const statusWriter = this.statusWriter
-    const clusterDns = o.noServiceProxy ? null : await this.startServiceProxy(hostIP)
+    const clusterDns = o.noServiceProxy ? null : await this.startServiceProxy(hostIP, runtimeKind)
     if (!o.noAgent) {
       const runtime = await createRuntime(runtimeKind, {
         nodeName: this.name,
@@ -470,7 +474,10 @@ export class PeerDaemon {
    * range's 10th address, both claimed on a shared host (one peer serves, others take over).
    * Answers the resolver pods get, or null when this host cannot hold the DNS address.
    */
-  private async startServiceProxy(hostIP: string): Promise<{ server: string; domain: string } | null> {
+  private async startServiceProxy(
+    hostIP: string,
+    runtimeKind: 'docker' | 'process' | 'fake',
+  ): Promise<{ server: string; domain: string } | null> {
     const o = this.options
     const addresses: ServiceAddressHolder = await createServiceAddressHolder(this.log)
     this.proxier = new ServiceProxier({
@@ -512,7 +519,15 @@ export class PeerDaemon {
     this.dns.claim()
     await this.dns.settled()
     // Pods get the cluster DNS only where it can be reached: its address is on this host
-    // (served here, or by another peer on the same host).
+    // (served here, or by another peer on the same host), and, for containers, not a loopback
+    // address (a container's 127.x is its own).
+    if (runtimeKind === 'docker' && isLoopback(dnsIp)) {
+      this.log.warn(
+        { dns: dnsIp },
+        'a loopback cluster DNS is out of reach of containers: pods use the host resolver',
+      )
+      return null
+    }
     if (!(await addresses.hold(dnsIp))) {
       this.log.warn(
         { dns: dnsIp },

@@ -29,9 +29,14 @@ export interface ServiceAddressHolder {
 /** The default dummy interface name. */
 export const SERVICE_INTERFACE = 'shoal0'
 
+/** True for an IPv4 loopback address (127.0.0.0/8): reachable on the host, not from a container. */
+export function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.')
+}
+
 /** True when `ip` is already an address of this host (loopback range included). */
 export function isLocalAddress(ip: string): boolean {
-  if (ip.startsWith('127.')) return true
+  if (isLoopback(ip)) return true
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.address === ip) return true
   }
@@ -70,6 +75,8 @@ export class DummyInterfaceAddresses implements ServiceAddressHolder {
   }
 
   async hold(ip: string): Promise<boolean> {
+    // A loopback range (`--service-cidr 127.x…`) is the host's already: nothing to add.
+    if (isLoopback(ip)) return true
     if (this.held.has(ip) && isLocalAddress(ip)) return true
     try {
       await this.ensureLink()
@@ -86,6 +93,7 @@ export class DummyInterfaceAddresses implements ServiceAddressHolder {
 
   async release(ip: string): Promise<void> {
     this.held.delete(ip)
+    if (isLoopback(ip)) return
     try {
       await run('ip', ['addr', 'del', `${ip}/32`, 'dev', this.device])
     } catch (err) {

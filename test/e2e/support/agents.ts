@@ -4,7 +4,7 @@
  * temporary directory removed at the end.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { httpsRequest } from '../../../src/api/https-client.js'
 import type { ClusterStatus } from '../../../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../../../src/p2p/secret.js'
+import { ipToNumber, parseCidr } from '../../../src/store/service-allocation.js'
 
 const shoalBin = fileURLToPath(new URL('../../../../bin/shoal.js', import.meta.url))
 
@@ -34,6 +35,13 @@ export interface StartOptions {
 export class AgentCluster {
   readonly dir: string
   readonly secretFile: string
+  /**
+   * The cluster's service range, its own: loopback addresses for host processes; for Docker,
+   * whose pods cannot reach the host's 127.x, a /24 of 198.18.0.0/15 (reserved for network
+   * benchmarks, never a real host's). The peers put those cluster IPs on this host's `lo`, and
+   * `destroy` takes them off again.
+   */
+  readonly serviceCidr: string
   private readonly children = new Map<number, ChildProcess>()
 
   constructor(
@@ -42,6 +50,7 @@ export class AgentCluster {
     /** The agents' --runtime: process (the default here: no engine needed) or docker. */
     readonly runtime: 'process' | 'docker' | 'fake' = 'process',
   ) {
+    this.serviceCidr = runtime === 'docker' ? `198.18.${block}.0/24` : `127.${100 + block}.0.0/16`
     this.dir = mkdtempSync(join(tmpdir(), `shoal-e2e-${block}-`))
     this.secretFile = join(this.dir, 'cluster-secret')
     writeFileSync(this.secretFile, newClusterSecret(), { mode: 0o600 })
@@ -80,6 +89,8 @@ export class AgentCluster {
       String(options.bootstrapExpect ?? Math.min(this.size, 3)),
       '--runtime',
       this.runtime,
+      '--service-cidr',
+      this.serviceCidr,
       '--log-level',
       'debug',
     ]
@@ -272,6 +283,21 @@ export class AgentCluster {
     await Promise.all([...this.children.keys()].map((i) => this.stop(i, 'SIGKILL', 5000)))
     // Pods outlive their agents by design: remove what each peer's runtime still holds.
     for (let i = 1; i <= this.size; i++) await this.removeRuntimeObjects(i).catch(() => {})
+    removeHostAddressesIn(this.serviceCidr)
     if (!process.env.SHOAL_KEEP_E2E) rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Takes the /32s of `cidr` that the peers put on this host's interfaces off again (as root). */
+function removeHostAddressesIn(cidr: string): void {
+  if (process.getuid?.() !== 0) return
+  const range = parseCidr(cidr)
+  const shown = spawnSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' })
+  for (const line of (shown.stdout ?? '').split('\n')) {
+    const m = /^\d+:\s+(\S+)\s+inet\s+([\d.]+)\/32\b/.exec(line)
+    if (!m) continue
+    const n = ipToNumber(m[2]!)
+    if (n < range.base || n >= range.base + range.size) continue
+    spawnSync('ip', ['addr', 'del', `${m[2]}/32`, 'dev', m[1]!])
   }
 }

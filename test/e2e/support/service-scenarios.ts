@@ -16,16 +16,17 @@ import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import type { Test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { clusterDnsAddress, parseCidr } from '../../../src/store/service-allocation.js'
 import type { KubeObject } from '../../../src/store/types.js'
 import { TEST_IMAGE } from '../../support/docker.js'
 import type { AgentCluster } from './agents.js'
 
 const PEERS = [1, 2, 3]
-/** The cluster DNS: the 10th address of the default service range. */
-const dnsAddress = '10.96.0.10'
 
 export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' | 'process'): void {
   const docker = runtime === 'docker'
+  /** The cluster DNS: the 10th address of the cluster's service range. */
+  const dnsAddress = clusterDnsAddress(parseCidr(c.serviceCidr))
   interface ServiceView extends KubeObject {
     spec: { clusterIP: string; ports: { name: string; port: number; nodePort: number }[] }
   }
