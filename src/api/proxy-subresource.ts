@@ -20,6 +20,7 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import httpProxy from 'http-proxy'
+import { readyEndpointAddresses } from '../store/endpoint-addresses.js'
 import { BadRequestError, NotFoundError, StoreError } from '../store/errors.js'
 import type { ObjectStore } from '../store/object-store.js'
 import type { KubeObject } from '../store/types.js'
@@ -149,11 +150,6 @@ interface ServicePort {
   protocol?: string
 }
 
-interface EndpointSubset {
-  addresses?: { ip?: string }[]
-  ports?: { name?: string; port?: number; protocol?: string }[]
-}
-
 function resolvePod(
   store: Pick<ObjectStore, 'get'>,
   namespace: string,
@@ -218,19 +214,9 @@ function resolveService(
     portName = portSpec
   }
 
-  const endpoints = store.get('endpoints', namespace, name)
-  const subsets = ((endpoints ?? {}) as { subsets?: EndpointSubset[] }).subsets ?? []
-  const candidates: { ip: string; port: number }[] = []
-  for (const subset of subsets) {
-    const port = (subset.ports ?? []).find(
-      (p) => (p.name ?? '') === portName && (p.protocol ?? 'TCP') === 'TCP' && typeof p.port === 'number',
-    )?.port
-    if (port === undefined) continue
-    // Only ready addresses: notReadyAddresses are never proxied to, as kube-proxy does not either.
-    for (const address of subset.addresses ?? []) {
-      if (address.ip && isProxyableIp(address.ip)) candidates.push({ ip: address.ip, port })
-    }
-  }
+  const candidates = readyEndpointAddresses(store.get('endpoints', namespace, name), portName).filter((a) =>
+    isProxyableIp(a.ip),
+  )
   if (candidates.length === 0)
     return new ServiceUnavailableError(`no endpoints available for service "${name}"`)
   const picked = candidates[rng.int(candidates.length)]!

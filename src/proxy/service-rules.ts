@@ -8,6 +8,7 @@
  * Pure: objects in, listener specs out. The ServiceProxier turns them into sockets.
  */
 
+import { readyEndpointAddresses } from '../store/endpoint-addresses.js'
 import type { KubeObject } from '../store/types.js'
 import type { Backend, SessionAffinity } from './round-robin.js'
 
@@ -37,11 +38,6 @@ interface ServicePortSpec {
   nodePort?: number
 }
 
-interface EndpointsSubset {
-  addresses?: { ip?: string }[]
-  ports?: { name?: string; port?: number; protocol?: string }[]
-}
-
 /** Kubernetes' default ClientIP affinity timeout (3 hours). */
 const DEFAULT_AFFINITY_TIMEOUT_S = 10_800
 
@@ -51,27 +47,10 @@ export function listenerKey(protocol: string, host: string, port: number): strin
 
 /** The ready backends of one service port, in a stable order (ip, then port). */
 export function backendsFor(endpoints: KubeObject | undefined, port: ServicePortSpec): Backend[] {
-  const name = port.name ?? ''
-  const protocol = port.protocol ?? 'TCP'
-  const out: Backend[] = []
-  const seen = new Set<string>()
-  const subsets = ((endpoints as { subsets?: EndpointsSubset[] } | undefined)?.subsets ??
-    []) as EndpointsSubset[]
-  for (const subset of subsets) {
-    const match = (subset.ports ?? []).find(
-      (p) => (p.name ?? '') === name && (p.protocol ?? 'TCP') === protocol,
-    )
-    if (!match || typeof match.port !== 'number') continue
-    for (const a of subset.addresses ?? []) {
-      if (typeof a.ip !== 'string' || a.ip === '') continue
-      const key = `${a.ip}:${match.port}`
-      if (seen.has(key)) continue
-      seen.add(key)
-      out.push({ host: a.ip, port: match.port })
-    }
-  }
-  out.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.port - b.port))
-  return out
+  return readyEndpointAddresses(endpoints, port.name ?? '', port.protocol ?? 'TCP').map((a) => ({
+    host: a.ip,
+    port: a.port,
+  }))
 }
 
 /**
