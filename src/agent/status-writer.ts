@@ -11,7 +11,7 @@
  */
 
 import type { StoreCommand, StoreResult } from '../store/object-store.js'
-import type { StoreClient } from '../store/store-client.js'
+import { proposeBatch, type StoreClient } from '../store/store-client.js'
 import type { KubeObject } from '../store/types.js'
 import { type Clock, isoSeconds, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
@@ -115,13 +115,12 @@ export class StatusWriter {
     const now = isoSeconds(this.clock.now())
     let results: StoreResult[]
     try {
-      // Always a quiet batch (even of one): the written pods need not come back.
-      const r = await this.client.propose({
-        op: 'batch',
-        commands: batch.map((p) => this.command(p, now)),
-        quiet: true,
-      })
-      results = r.ok ? (r.results ?? []) : batch.map(() => r)
+      // Quiet (even a batch of one): the written pods need not come back.
+      results = await proposeBatch(
+        this.client,
+        batch.map((p) => this.command(p, now)),
+        { quiet: true },
+      )
     } catch (err) {
       if (this.stopped) return
       // No leader, or it changed under us: try again unless a newer status took the place.

@@ -8,9 +8,8 @@
  * leader, leadership lost) rejects every caller of that batch, as it would have each write.
  */
 
-import { StoreError } from './errors.js'
 import { ObjectStore, type StoreCommand, type StoreResult } from './object-store.js'
-import type { StoreClient } from './store-client.js'
+import { proposeBatch, type StoreClient } from './store-client.js'
 
 interface Waiting {
   command: StoreCommand
@@ -50,18 +49,16 @@ export class BatchingStoreClient implements StoreClient {
     this.flushScheduled = false
     const waiting = this.queue
     this.queue = []
-    for (let i = 0; i < waiting.length; i += Math.min(this.maxBatch, ObjectStore.MAX_BATCH)) {
-      const batch = waiting.slice(i, i + Math.min(this.maxBatch, ObjectStore.MAX_BATCH))
-      if (batch.length === 1) {
-        const w = batch[0]!
-        this.inner.propose(w.command).then(w.resolve, w.reject)
-        continue
-      }
-      this.inner.propose({ op: 'batch', commands: batch.map((w) => w.command) }).then(
-        (r) => {
-          const results = r.ok ? (r.results ?? []) : []
+    const size = Math.min(this.maxBatch, ObjectStore.MAX_BATCH)
+    for (let i = 0; i < waiting.length; i += size) {
+      const batch = waiting.slice(i, i + size)
+      proposeBatch(
+        this.inner,
+        batch.map((w) => w.command),
+      ).then(
+        (results) => {
           batch.forEach((w, k) => {
-            w.resolve(r.ok ? (results[k] ?? missing()) : r)
+            w.resolve(results[k]!)
           })
         },
         (err: unknown) => {
@@ -69,12 +66,5 @@ export class BatchingStoreClient implements StoreClient {
         },
       )
     }
-  }
-}
-
-function missing(): StoreResult {
-  return {
-    ok: false,
-    status: new StoreError(500, 'InternalError', 'the batch answered no result for this write').toStatus(),
   }
 }

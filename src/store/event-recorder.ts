@@ -17,7 +17,7 @@
 import { type Clock, isoSeconds } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import type { StoreCommand } from './object-store.js'
-import type { StoreClient } from './store-client.js'
+import { proposeBatch, type StoreClient } from './store-client.js'
 import type { KubeObject } from './types.js'
 
 export interface EventSource {
@@ -63,13 +63,14 @@ export class EventSink {
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch)
-      // Always a quiet batch (even of one): the written events need not come back.
-      const command: StoreCommand = { op: 'batch', commands: batch.map((e) => e.command), quiet: true }
       this.inFlight += 1
-      this.client
-        .propose(command)
-        .then((r) => {
-          const results = r.ok ? (r.results ?? []) : batch.map(() => r)
+      // Quiet (even a batch of one): the written events need not come back.
+      proposeBatch(
+        this.client,
+        batch.map((e) => e.command),
+        { quiet: true },
+      )
+        .then((results) => {
           batch.forEach((e, i) => {
             const one = results[i]
             if (one && !one.ok)

@@ -6,6 +6,7 @@
  */
 
 import { type LogEntry, LogType } from '../raft/log.js'
+import { StoreError } from './errors.js'
 import type { ObjectStore, StoreCommand, StoreResult } from './object-store.js'
 import type { KubeObject } from './types.js'
 import type { WatchEvent } from './watch-hub.js'
@@ -31,6 +32,29 @@ export function watchFromNow(
 ): () => void {
   const w = store.hub.watch(resource, store.hub.currentResourceVersion(), filter, listener)
   return () => w.cancel()
+}
+
+/**
+ * Proposes `commands` as one `batch` entry and answers each command's own result (the batch's
+ * error for each, when it was refused as a whole). A single command goes alone unless `quiet`
+ * is asked (a quiet batch answers no objects: writers that only need to know it worked).
+ */
+export async function proposeBatch(
+  client: StoreClient,
+  commands: StoreCommand[],
+  options: { quiet?: boolean } = {},
+): Promise<StoreResult[]> {
+  if (commands.length === 1 && !options.quiet) return [await client.propose(commands[0]!)]
+  const r = await client.propose({ op: 'batch', commands, ...(options.quiet ? { quiet: true } : {}) })
+  if (!r.ok) return commands.map(() => r)
+  return commands.map((_, i) => r.results?.[i] ?? noResult())
+}
+
+function noResult(): StoreResult {
+  return {
+    ok: false,
+    status: new StoreError(500, 'InternalError', 'the batch answered no result for this write').toStatus(),
+  }
 }
 
 /** A StoreClient over an ObjectStore alone: each proposal is applied at once (tests, simulations). */
