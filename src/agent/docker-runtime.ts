@@ -28,7 +28,7 @@ import { isAbsolute } from 'node:path'
 import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import Docker from 'dockerode'
 import { DEFAULT_POD_CIDR } from '../store/pod-cidr-allocation.js'
-import { ipToNumber, numberToIp } from '../store/service-allocation.js'
+import { numberToIp, readCidr } from '../store/service-allocation.js'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { buildPauseImage } from './pause-image.js'
@@ -60,12 +60,11 @@ export function podNetworkName(nodeName: string): string {
 
 /** A node's pod subnet and its gateway (the bridge's address): an aligned a.b.c.d/8…30. */
 export function podSubnet(podCidr: string): { subnet: string; gateway: string } {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(podCidr)
-  const bits = m ? Number(m[2]) : Number.NaN
-  if (!m || m[1]!.split('.').some((o) => Number(o) > 255) || !(bits >= 8 && bits <= 30))
+  const c = readCidr(podCidr)
+  if (!c || !(c.bits >= 8 && c.bits <= 30))
     throw new Error(`podCidr: '${podCidr}' is not a pod subnet: expected a.b.c.d/8…30`)
-  const size = 2 ** (32 - bits)
-  const base = ipToNumber(m[1]!)
+  const size = 2 ** (32 - c.bits)
+  const base = c.ip
   if (base % size !== 0) throw new Error(`podCidr: '${podCidr}' is not aligned to its prefix`)
   return { subnet: podCidr, gateway: numberToIp(base + 1) }
 }

@@ -10,7 +10,7 @@
  */
 
 import { InvalidError } from './errors.js'
-import { type Cidr, ipToNumber, numberToIp } from './service-allocation.js'
+import { type Cidr, numberToIp, readCidr } from './service-allocation.js'
 import type { KubeObject, StatusCause } from './types.js'
 
 /** The default cluster pod range (what kubeadm and flannel use). */
@@ -20,13 +20,12 @@ export const NODE_POD_CIDR_BITS = 24
 
 /** Parses a cluster pod range: an aligned a.b.c.d/8…24 (room for at least one /24). */
 export function parsePodCidr(cidr: string): Cidr {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr)
-  const bits = m ? Number(m[5]) : Number.NaN
-  const octetsOk = !!m && m.slice(1, 5).every((o) => Number(o) <= 255)
-  if (!octetsOk || !(bits >= 8 && bits <= NODE_POD_CIDR_BITS))
+  const c = readCidr(cidr)
+  const bits = c?.bits ?? Number.NaN
+  if (!c || !(bits >= 8 && bits <= NODE_POD_CIDR_BITS))
     throw new Error(`podCidr: '${cidr}' is not a pod range: expected a.b.c.d/8…${NODE_POD_CIDR_BITS}`)
   const size = 2 ** (32 - bits)
-  const base = ipToNumber(cidr.split('/')[0]!)
+  const base = c.ip
   if (base % size !== 0)
     throw new Error(
       `podCidr: '${cidr}' is not aligned: did you mean ${numberToIp(base - (base % size))}/${bits}?`,
@@ -37,13 +36,6 @@ export function parsePodCidr(cidr: string): Cidr {
 /** The text of a range, `a.b.c.d/n`. */
 export function formatCidr(cidr: Cidr): string {
   return `${numberToIp(cidr.base)}/${32 - Math.log2(cidr.size)}`
-}
-
-/** A CIDR as the API takes it (the address need not be aligned: that is checked apart). */
-function readCidr(text: string): { ip: number; bits: number } | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text)
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) return undefined
-  return { ip: ipToNumber(text.split('/')[0]!), bits: Number(m[5]) }
 }
 
 interface NodeSpec {

@@ -35,13 +35,19 @@ export function numberToIp(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.')
 }
 
+/** `a.b.c.d/n` read as numbers (the address need not be aligned to n), or undefined. */
+export function readCidr(text: string): { ip: number; bits: number } | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text)
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) return undefined
+  return { ip: ipToNumber(text.split('/')[0]!), bits: Number(m[5]) }
+}
+
 export function parseCidr(cidr: string): Cidr {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr)
-  const bits = m ? Number(m[2]) : Number.NaN
-  if (!m || !(bits >= 8 && bits <= 30)) throw new Error(`bad service range ${cidr}: expected a.b.c.d/8…30`)
-  const size = 2 ** (32 - bits)
-  const base = Math.floor(ipToNumber(m[1]!) / size) * size
-  return { base, size }
+  const c = readCidr(cidr)
+  if (!c || !(c.bits >= 8 && c.bits <= 30))
+    throw new Error(`bad service range ${cidr}: expected a.b.c.d/8…30`)
+  const size = 2 ** (32 - c.bits)
+  return { base: Math.floor(c.ip / size) * size, size }
 }
 
 /**
