@@ -517,7 +517,6 @@ export class PeerDaemon {
       label: 'cluster DNS',
     })
     this.dns.claim()
-    await this.dns.settled()
     // Pods get the cluster DNS only where it can be reached: its address is on this host
     // (served here, or by another peer on the same host), and, for containers, not a loopback
     // address (a container's 127.x is its own).

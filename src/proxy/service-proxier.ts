@@ -37,8 +37,6 @@ export interface ServiceProxierOptions {
   retryMs?: number
   /** How often everything is recomputed even without a change (default 5 s). */
   resyncMs?: number
-  /** Makes the listener of a spec (tests inject fakes); default: the real TCP and UDP proxies. */
-  makeListener?: (spec: ListenerSpec) => ServiceListener
 }
 
 interface Entry {
@@ -185,7 +183,7 @@ export class ServiceProxier {
   }
 
   private open(spec: ListenerSpec): Entry {
-    const listener = (this.o.makeListener ?? this.makeListener.bind(this))(spec)
+    const listener = this.makeListener(spec)
     listener.setBackends(spec.backends)
     const claim = new ClaimedListener({
       host: spec.host,

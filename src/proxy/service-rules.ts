@@ -41,7 +41,7 @@ interface ServicePortSpec {
 /** Kubernetes' default ClientIP affinity timeout (3 hours). */
 const DEFAULT_AFFINITY_TIMEOUT_S = 10_800
 
-export function listenerKey(protocol: string, host: string, port: number): string {
+function listenerKey(protocol: string, host: string, port: number): string {
   return `${protocol}/${host}:${port}`
 }
 
