@@ -1,46 +1,19 @@
 import '../../src/util/polyfill.js'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type LogEntry, LogType } from '../../src/raft/log.js'
+import { LogType } from '../../src/raft/log.js'
 import type { SnapshotSink } from '../../src/raft/snapshot.js'
-import {
-  encodeStoreCommand,
-  ObjectStore,
-  type StoreCommand,
-  type StoreResult,
-} from '../../src/store/object-store.js'
+import { ObjectStore, type StoreCommand, type StoreResult } from '../../src/store/object-store.js'
 import type { KubeObject } from '../../src/store/types.js'
 import type { WatchEvent } from '../../src/store/watch-hub.js'
+import { FsmHarness } from './fsm-harness.js'
 
 const test = suite('object store (the Raft FSM)')
 
 const NOW = '2026-11-25T12:00:00Z'
 
-class Harness {
-  store = new ObjectStore({ historyPerResource: 50 })
-  index = 0
-  apply(cmd: StoreCommand): StoreResult {
-    this.index++
-    const entry: LogEntry = {
-      index: this.index,
-      term: 1,
-      type: LogType.Command,
-      data: encodeStoreCommand(cmd),
-      appendedAtMs: Date.parse(NOW),
-    }
-    return this.store.apply(entry) as StoreResult
-  }
-  ok(cmd: StoreCommand): KubeObject {
-    const r = this.apply(cmd)
-    if (!r.ok) throw new Error(`expected success, got ${JSON.stringify(r.status)}`)
-    return r.object!
-  }
-  fail(cmd: StoreCommand): { code: number; reason?: string; message?: string } {
-    const r = this.apply(cmd)
-    if (r.ok) throw new Error(`expected failure, got ${JSON.stringify(r.object)}`)
-    return r.status
-  }
-}
+/** A small watch history, so that tests reach its bound. */
+const harness = () => new FsmHarness(new ObjectStore({ historyPerResource: 50 }), NOW)
 
 const pod = (name: string, extra: Partial<KubeObject> = {}): KubeObject => ({
   apiVersion: 'v1',
@@ -65,7 +38,7 @@ const create = (
 })
 
 test('default and kube-system exist; a write into a missing namespace is refused', () => {
-  const h = new Harness()
+  const h = harness()
   h.ok(create('pods', pod('a')))
   assert.ok(h.store.get('namespaces', undefined, 'default'))
   assert.ok(h.store.get('namespaces', undefined, 'kube-system'))
@@ -75,7 +48,7 @@ test('default and kube-system exist; a write into a missing namespace is refused
 })
 
 test('create sets uid, creationTimestamp, resourceVersion from the index, generation 1, defaults, Pending', () => {
-  const h = new Harness()
+  const h = harness()
   const p = h.ok(create('pods', pod('web-1')))
   assert.is(p.metadata.uid, 'uid-web-1')
   assert.is(p.metadata.creationTimestamp, NOW)
@@ -91,7 +64,7 @@ test('create sets uid, creationTimestamp, resourceVersion from the index, genera
 })
 
 test('invalid objects are refused with 422 naming the field, and nothing is stored', () => {
-  const h = new Harness()
+  const h = harness()
   const bad = pod('Bad_Name')
   ;(bad.spec as { containers: unknown[] }).containers = [{ name: 'main' }]
   const st = h.fail(create('pods', bad))
@@ -102,7 +75,7 @@ test('invalid objects are refused with 422 naming the field, and nothing is stor
 })
 
 test('update: optimistic concurrency, generation bumps only on spec changes, status is its own subresource', () => {
-  const h = new Harness()
+  const h = harness()
   const v1 = h.ok(
     create('replicationcontrollers', {
       apiVersion: 'v1',
@@ -188,7 +161,7 @@ test('update: optimistic concurrency, generation bumps only on spec changes, sta
 })
 
 test('patches: merge for labels, strategic keeps list items, scale, and a missing object is 404', () => {
-  const h = new Harness()
+  const h = harness()
   h.ok(
     create(
       'pods',
@@ -264,7 +237,7 @@ test('patches: merge for labels, strategic keeps list items, scale, and a missin
 })
 
 test('server-side apply creates when absent and merges when present', () => {
-  const h = new Harness()
+  const h = harness()
   const created = h.apply({
     op: 'patch',
     resource: 'configmaps',
@@ -293,7 +266,7 @@ test('server-side apply creates when absent and merges when present', () => {
 })
 
 test('delete: preconditions, graceful pods on a node, finalizers, namespaces take their objects along', () => {
-  const h = new Harness()
+  const h = harness()
   h.ok(
     create(
       'namespaces',
@@ -353,7 +326,7 @@ test('delete: preconditions, graceful pods on a node, finalizers, namespaces tak
 })
 
 test('watch: resume from a resourceVersion, selector transitions, 410 when the history is gone', () => {
-  const h = new Harness()
+  const h = harness()
   h.ok(create('pods', pod('w1')))
   const rv = h.store.hub.currentResourceVersion()
   const seen: string[] = []
@@ -412,7 +385,7 @@ test('watch: resume from a resourceVersion, selector transitions, 410 when the h
 })
 
 test('snapshot and restore keep every object, uid and resourceVersion', async () => {
-  const h = new Harness()
+  const h = harness()
   h.ok(create('pods', pod('keep')))
   h.apply({ op: 'put', key: 'members/x', value: '{}' })
   const snap = await h.store.snapshot()
@@ -446,7 +419,7 @@ test('snapshot and restore keep every object, uid and resourceVersion', async ()
 })
 
 test('events expire: expire-events removes the events last seen before the cut-off', () => {
-  const h = new Harness()
+  const h = harness()
   const ev = (name: string, lastTimestamp: string): KubeObject => ({
     apiVersion: 'v1',
     kind: 'Event',
@@ -467,7 +440,7 @@ test('events expire: expire-events removes the events last seen before the cut-o
 })
 
 test('a malformed or unknown command changes nothing and answers an error', () => {
-  const h = new Harness()
+  const h = harness()
   h.index++
   const r = h.store.apply({
     index: h.index,

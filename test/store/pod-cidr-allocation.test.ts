@@ -1,44 +1,12 @@
 import '../../src/util/polyfill.js'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { type LogEntry, LogType } from '../../src/raft/log.js'
-import {
-  encodeStoreCommand,
-  ObjectStore,
-  type StoreCommand,
-  type StoreResult,
-} from '../../src/store/object-store.js'
+import { ObjectStore, type StoreCommand } from '../../src/store/object-store.js'
 import { formatCidr, parsePodCidr, podCidrOf } from '../../src/store/pod-cidr-allocation.js'
 import type { KubeObject } from '../../src/store/types.js'
+import { FsmHarness } from './fsm-harness.js'
 
 const NOW = '2026-11-25T12:00:00Z'
-
-/** A store applying commands as the Raft log would, one index after another. */
-class Fsm {
-  index = 0
-  constructor(readonly store = new ObjectStore()) {}
-  apply(cmd: StoreCommand): StoreResult {
-    this.index++
-    const entry: LogEntry = {
-      index: this.index,
-      term: 1,
-      type: LogType.Command,
-      data: encodeStoreCommand(cmd),
-      appendedAtMs: Date.parse(NOW),
-    }
-    return this.store.apply(entry) as StoreResult
-  }
-  ok(cmd: StoreCommand): KubeObject {
-    const r = this.apply(cmd)
-    if (!r.ok) throw new Error(`expected success, got ${JSON.stringify(r.status)}`)
-    return r.object!
-  }
-  fail(cmd: StoreCommand): { code: number; message?: string; details?: { causes?: { field?: string }[] } } {
-    const r = this.apply(cmd)
-    if (r.ok) throw new Error(`expected failure, got ${JSON.stringify(r.object)}`)
-    return r.status as never
-  }
-}
 
 function node(name: string, spec: Record<string, unknown> = {}): KubeObject {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name }, spec }
@@ -66,7 +34,7 @@ test('pure: the cluster pod range is parsed, aligned and at most a /24', () => {
 })
 
 test('a new node gets the lowest free /24 of the range; a deleted node frees it', () => {
-  const f = new Fsm()
+  const f = new FsmHarness()
   const a = f.ok(createNode('a'))
   assert.equal(a.spec, { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] })
   assert.is(podCidrOf(f.ok(createNode('b'))), '10.244.1.0/24')
@@ -77,16 +45,16 @@ test('a new node gets the lowest free /24 of the range; a deleted node frees it'
 })
 
 test('the same commands give the same subnets on every peer', () => {
-  const peers = [new Fsm(), new Fsm()]
+  const peers = [new FsmHarness(), new FsmHarness()]
   const cmds = [createNode('x'), createNode('y'), removeNode('x'), createNode('z'), createNode('w')]
   for (const p of peers) for (const c of cmds) p.apply(c)
-  const of = (p: Fsm) => p.store.list('nodes').items.map((n) => `${n.metadata.name}=${podCidrOf(n)}`)
+  const of = (p: FsmHarness) => p.store.list('nodes').items.map((n) => `${n.metadata.name}=${podCidrOf(n)}`)
   assert.equal(of(peers[0]!), of(peers[1]!))
   assert.equal(of(peers[0]!), ['w=10.244.2.0/24', 'y=10.244.1.0/24', 'z=10.244.0.0/24'])
 })
 
 test('an explicit podCIDR is honoured when it is a free, aligned /24 of the range; refused otherwise', () => {
-  const f = new Fsm()
+  const f = new FsmHarness()
   assert.equal(f.ok(createNode('a', { podCIDR: '10.244.7.0/24' })).spec, {
     podCIDR: '10.244.7.0/24',
     podCIDRs: ['10.244.7.0/24'],
@@ -116,7 +84,7 @@ test('an explicit podCIDR is honoured when it is a free, aligned /24 of the rang
 })
 
 test('the subnet is immutable: a change is refused, leaving it out keeps it', () => {
-  const f = new Fsm()
+  const f = new FsmHarness()
   f.ok(createNode('a'))
   const st = f.fail({
     op: 'update',
@@ -151,9 +119,9 @@ test('the subnet is immutable: a change is refused, leaving it out keeps it', ()
 })
 
 test('a stored node without a subnet (from before pod ranges) gets one at its next update', async () => {
-  const f = new Fsm()
+  const f = new FsmHarness()
   // A snapshot of a store whose nodes had no subnets.
-  const old = new Fsm()
+  const old = new FsmHarness()
   old.ok(createNode('legacy'))
   const snap = await old.store.snapshot()
   let bytes = new Uint8Array()
@@ -189,7 +157,7 @@ test('a stored node without a subnet (from before pod ranges) gets one at its ne
 })
 
 test('another range: the option chooses it; a full range is refused by name', () => {
-  const f = new Fsm(new ObjectStore({ podCidr: '172.30.0.0/23' }))
+  const f = new FsmHarness(new ObjectStore({ podCidr: '172.30.0.0/23' }))
   assert.is(podCidrOf(f.ok(createNode('a'))), '172.30.0.0/24')
   assert.is(podCidrOf(f.ok(createNode('b'))), '172.30.1.0/24')
   const st = f.fail(createNode('c'))
