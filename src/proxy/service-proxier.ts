@@ -61,6 +61,8 @@ export class ServiceProxier {
   private running = false
   private syncing: Promise<void> | null = null
   private again = false
+  /** Set by the resync: the next sync checks the serving cluster IPs are still on the host. */
+  private recheckAddresses = false
   private readonly retryMs: number
   private readonly resyncMs: number
   private readonly log: Logger
@@ -138,6 +140,7 @@ export class ServiceProxier {
     this.resyncTimer = this.o.clock.setTimeout(() => {
       this.resyncTimer = null
       if (!this.running) return
+      this.recheckAddresses = true
       this.requestSync()
       this.scheduleResync()
     }, this.resyncMs)
@@ -173,12 +176,15 @@ export class ServiceProxier {
       const stillUsed = [...desired.values()].some((s) => s.clusterIp && s.host === host)
       if (!stillUsed) await this.o.addresses.release(host)
     }
-    for (const entry of this.entries.values()) {
-      entry.claim.claim()
-      // An address can vanish under a serving listener (an operator, another cluster's
-      // clean-up): hold it again (free while it is there; the listener then serves again).
-      if (entry.spec.clusterIp && entry.claim.status === 'serving')
-        await this.o.addresses.hold(entry.spec.host)
+    for (const entry of this.entries.values()) entry.claim.claim()
+    // An address can vanish under a serving listener (an operator, another cluster's clean-up):
+    // at each resync, not on every endpoint change, it is held again (the listener then serves
+    // again).
+    if (this.recheckAddresses) {
+      this.recheckAddresses = false
+      for (const entry of this.entries.values())
+        if (entry.spec.clusterIp && entry.claim.status === 'serving')
+          await this.o.addresses.hold(entry.spec.host)
     }
   }
 
