@@ -185,9 +185,11 @@ test.before(async () => {
       '1',
       '--runtime',
       'process',
-      // The verbs are checked against objects at rest: no controller acts on them here.
+      // The verbs are checked against objects at rest: no controller acts on them here, and
+      // no service proxy puts their cluster IPs on this host.
       '--controllers',
       'none',
+      '--no-service-proxy',
     ],
     { stdio: ['ignore', log, log] },
   )
