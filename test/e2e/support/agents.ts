@@ -42,6 +42,7 @@ export class AgentCluster {
    * `destroy` takes them off again.
    */
   readonly serviceCidr: string
+  readonly podCidr: string
   private readonly children = new Map<number, ChildProcess>()
 
   constructor(
@@ -51,6 +52,9 @@ export class AgentCluster {
     readonly runtime: 'process' | 'docker' | 'fake' = 'process',
   ) {
     this.serviceCidr = runtime === 'docker' ? `198.18.${block}.0/24` : `127.${100 + block}.0.0/16`
+    // Likewise its pods' subnets: a /20 of the default pod range of its own (Docker networks the
+    // test's peers make, removed by destroy).
+    this.podCidr = `10.244.${(block % 16) * 16}.0/20`
     this.dir = mkdtempSync(join(tmpdir(), `shoal-e2e-${block}-`))
     this.secretFile = join(this.dir, 'cluster-secret')
     writeFileSync(this.secretFile, newClusterSecret(), { mode: 0o600 })
@@ -60,7 +64,10 @@ export class AgentCluster {
     const ip = `127.0.${this.block}.${i}`
     return {
       index: i,
-      name: `peer-${i}`,
+      // Docker clusters of different test files share one engine, where a node's name names
+      // its pod network and labels its containers: each file's nodes have names of their own,
+      // so what one file's cluster leaves behind never stands in another's way.
+      name: this.runtime === 'docker' ? `b${this.block}-peer-${i}` : `peer-${i}`,
       ip,
       dataDir: join(this.dir, `peer-${i}`),
       api: `https://${ip}:6443`,
@@ -91,6 +98,8 @@ export class AgentCluster {
       this.runtime,
       '--service-cidr',
       this.serviceCidr,
+      '--pod-cidr',
+      this.podCidr,
       '--log-level',
       'debug',
     ]
