@@ -72,6 +72,10 @@ export class AgentCommand extends ShoalCommand {
   serviceProxy = Option.Boolean('--service-proxy', true, {
     description: 'serve cluster IPs, NodePorts and the cluster DNS on this peer (--no-service-proxy: not)',
   })
+  proxyMode = Option.String('--proxy-mode', 'auto', {
+    description:
+      "TCP services' data path: iptables (kernel rules; needs root), userspace (this process), auto (iptables when it can)",
+  })
 
   simulatedNodes = Option.String('--simulated-nodes', '0', {
     description: 'also run N simulated nodes on the fake runtime in this process (benchmarks)',
@@ -81,6 +85,9 @@ export class AgentCommand extends ShoalCommand {
   async run(): Promise<number> {
     if (!['auto', 'docker', 'process', 'fake'].includes(this.runtime)) {
       throw new CommandUsageError(`--runtime ${this.runtime}: expected auto, docker, process or fake`)
+    }
+    if (!['auto', 'iptables', 'userspace'].includes(this.proxyMode)) {
+      throw new CommandUsageError(`--proxy-mode ${this.proxyMode}: expected auto, iptables or userspace`)
     }
     if (!Number.isInteger(this.simulatedNodes) || this.simulatedNodes < 0 || this.simulatedNodes > 1000)
       throw new CommandUsageError('--simulated-nodes: expected 0 to 1000')
@@ -113,6 +120,7 @@ export class AgentCommand extends ShoalCommand {
       podCidr: this.podCidr,
       clusterDomain: this.clusterDomain,
       noServiceProxy: !this.serviceProxy,
+      proxyMode: this.proxyMode as 'auto' | 'iptables' | 'userspace',
       simulatedNodes: this.simulatedNodes,
       logger: log,
     }

@@ -11,21 +11,13 @@
  * pods of one node still reach each other, pods of different nodes on this host do not.
  */
 
-import { execFile } from 'node:child_process'
+import { systemIptables as hostIptables } from '../util/iptables.js'
 
 /** Runs iptables; answers its exit code and stderr. Throws when iptables cannot be run at all. */
 export type IptablesRunner = (args: string[]) => Promise<{ code: number; stderr: string }>
 
 /** The host's iptables (waiting for the xtables lock: other agents may hold it). */
-export const systemIptables: IptablesRunner = (args) =>
-  new Promise((resolve, reject) => {
-    execFile('iptables', ['-w', ...args], { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stderr })
-      const code = (err as { code?: unknown }).code
-      if (typeof code === 'number') return resolve({ code, stderr })
-      reject(err) // ENOENT (no iptables), a timeout: it could not run
-    })
-  })
+export const systemIptables: IptablesRunner = (args) => hostIptables.run(args)
 
 /** What `allowPodRangeTraffic` did. */
 export type FirewallResult = { done: 'added' | 'present' } | { skipped: string }

@@ -49,6 +49,8 @@ import { isPeerInfo, type PeerInfo } from '../p2p/peer-table.js'
 import { Libp2pRaftTransport } from '../p2p/raft-transport.js'
 import { loadClusterSecret } from '../p2p/secret.js'
 import { ClaimedListener } from '../proxy/claimed-listener.js'
+import { KernelForwarder } from '../proxy/kernel-forwarder.js'
+import { clusterTag } from '../proxy/kernel-rules.js'
 import {
   createServiceAddressHolder,
   isLoopback,
@@ -64,6 +66,7 @@ import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
 import { DEFAULT_POD_CIDR, parsePodCidr } from '../store/pod-cidr-allocation.js'
 import { clusterDnsAddress, DEFAULT_SERVICE_CIDR, parseCidr } from '../store/service-allocation.js'
 import { type Clock, isoSeconds, SystemClock, type TimerHandle } from '../util/clock.js'
+import { systemIptables } from '../util/iptables.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
 import { SHOAL_VERSION } from '../util/version.js'
@@ -106,6 +109,12 @@ export interface PeerDaemonOptions {
   clusterDomain?: string
   /** Run no service proxy and no DNS server on this peer. */
   noServiceProxy?: boolean
+  /**
+   * TCP services' data path: `iptables` (kernel rules; fails to start without root and
+   * iptables), `userspace` (every connection through this process), `auto` (default: iptables
+   * when it can).
+   */
+  proxyMode?: 'auto' | 'iptables' | 'userspace'
   /**
    * Also run this many simulated nodes (`NAME-sim-K`): node agents on the fake runtime, in
    * this process (Kubernetes' kubemark "hollow nodes"), for benchmarks at scale.
@@ -486,6 +495,7 @@ export class PeerDaemon {
       logger: this.log,
       addresses,
       nodeAddress: hostIP,
+      kernel: await this.kernelDataPath(o.proxyMode ?? 'auto', o.serviceCidr ?? DEFAULT_SERVICE_CIDR),
     })
     this.proxier.start()
     const domain = o.clusterDomain ?? 'cluster.local'
@@ -535,6 +545,34 @@ export class PeerDaemon {
       return null
     }
     return { server: dnsIp, domain }
+  }
+
+  /** The kernel data path of the service proxy, or null when it serves in user space. */
+  private async kernelDataPath(
+    mode: 'auto' | 'iptables' | 'userspace',
+    serviceCidr: string,
+  ): Promise<KernelForwarder | null> {
+    if (mode === 'userspace') return null
+    let forwarder: KernelForwarder | null = null
+    let failed: string | null = 'not running as root'
+    if (process.getuid?.() === 0) {
+      forwarder = new KernelForwarder({
+        iptables: systemIptables,
+        tag: clusterTag(serviceCidr),
+        logger: this.log,
+      })
+      failed = await forwarder.setUp()
+    }
+    if (failed !== null) {
+      if (mode === 'iptables') throw new DaemonConfigError(`--proxy-mode iptables: ${failed}`)
+      this.log.info({ reason: failed }, 'service proxy: every connection goes through this process')
+      return null
+    }
+    this.log.info(
+      { tag: clusterTag(serviceCidr) },
+      'service proxy: TCP services forwarded by the kernel (iptables)',
+    )
+    return forwarder
   }
 
   /** On the leader, every minute: events older than the TTL (1 h, as Kubernetes) are removed. */

@@ -29,6 +29,8 @@ export interface ClaimedListenerOptions {
   retryMs: number
   /** What it serves, for logs: `default/web:http`. */
   label: string
+  /** Called each time it starts serving (the service proxy then writes its kernel rules). */
+  onServing?: () => void
 }
 
 export type ClaimState = 'serving' | 'waiting' | 'released'
@@ -82,6 +84,7 @@ export class ClaimedListener {
         }
         this.state = 'serving'
         this.o.logger.info({ service: label, address: `${host}:${port}` }, 'serving')
+        this.o.onServing?.()
         return
       } catch (err) {
         const code = (err as { code?: string }).code ?? ''

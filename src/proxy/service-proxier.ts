@@ -8,6 +8,10 @@
  * - changed endpoints go to the running proxy at once (new connections only: open ones stay);
  * - a port that is gone is closed, and its cluster IP released from the host when no other
  *   port uses it.
+ * With a KernelForwarder (root, iptables), the TCP listeners this peer serves also get kernel
+ * rules that forward their connections without passing through this process (kube-proxy's
+ * iptables mode); the listener stays bound under them, as the claim on the address and as
+ * the data path for whatever the rules do not carry.
  */
 
 import type { ObjectStore } from '../store/object-store.js'
@@ -15,6 +19,7 @@ import { watchFromNow } from '../store/store-client.js'
 import type { Clock, TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { ClaimedListener, type ClaimState, type Listener } from './claimed-listener.js'
+import type { KernelForwarder } from './kernel-forwarder.js'
 import type { Backend } from './round-robin.js'
 import type { ServiceAddressHolder } from './service-addresses.js'
 import { desiredListeners, type ListenerSpec, sameBackends, sameListenerConfig } from './service-rules.js'
@@ -37,6 +42,8 @@ export interface ServiceProxierOptions {
   retryMs?: number
   /** How often everything is recomputed even without a change (default 5 s). */
   resyncMs?: number
+  /** The kernel data path, set up already; absent: every connection goes through this process. */
+  kernel?: KernelForwarder | null
 }
 
 interface Entry {
@@ -52,6 +59,8 @@ export interface ListenerStatus {
   portName: string
   state: ClaimState
   backends: number
+  /** Where its connections go through while this peer serves it. */
+  dataPath: 'kernel' | 'proxy'
 }
 
 export class ServiceProxier {
@@ -95,6 +104,7 @@ export class ServiceProxier {
     await this.syncing
     const entries = [...this.entries.values()]
     this.entries.clear()
+    await this.o.kernel?.removeAll().catch((err: unknown) => this.kernelFailed(err))
     // Addresses stay on the host: other peers here may serve them, and they cost nothing.
     await Promise.all(entries.map((e) => e.claim.release()))
   }
@@ -108,14 +118,20 @@ export class ServiceProxier {
         portName: e.spec.portName,
         state: e.claim.status,
         backends: e.spec.backends.length,
+        dataPath: this.o.kernel?.appliedKeys().includes(e.spec.key)
+          ? ('kernel' as const)
+          : ('proxy' as const),
       }))
       .sort((a, b) => (a.key < b.key ? -1 : 1))
   }
 
   /** Resolves once the changes seen so far are applied (tests). */
   async synced(): Promise<void> {
-    while (this.syncing) await this.syncing
-    await Promise.all([...this.entries.values()].map((e) => e.claim.settled()))
+    // A listener that starts serving asks for one more sync (its kernel rules): wait for it too.
+    do {
+      while (this.syncing) await this.syncing
+      await Promise.all([...this.entries.values()].map((e) => e.claim.settled()))
+    } while (this.syncing)
   }
 
   /** Recomputes now, or right after the sync in progress. */
@@ -160,7 +176,7 @@ export class ServiceProxier {
       if (want && sameListenerConfig(want, entry.spec)) continue
       this.entries.delete(key)
       if (entry.spec.clusterIp) freedHosts.add(entry.spec.host)
-      closing.push(entry.claim.release())
+      closing.push(this.close(entry))
     }
     await Promise.all(closing)
     for (const [key, spec] of desired) {
@@ -180,12 +196,46 @@ export class ServiceProxier {
     // An address can vanish under a serving listener (an operator, another cluster's clean-up):
     // at each resync, not on every endpoint change, it is held again (the listener then serves
     // again).
+    const resync = this.recheckAddresses
     if (this.recheckAddresses) {
       this.recheckAddresses = false
       for (const entry of this.entries.values())
         if (entry.spec.clusterIp && entry.claim.status === 'serving')
           await this.o.addresses.hold(entry.spec.host)
     }
+    await this.syncKernel(desired, resync)
+  }
+
+  /** Kernel rules for the TCP listeners this peer serves; at a resync, also clean-up and checks. */
+  private async syncKernel(desired: Map<string, ListenerSpec>, resync: boolean): Promise<void> {
+    const kernel = this.o.kernel
+    if (!kernel) return
+    try {
+      if (resync) {
+        await kernel.recheck()
+        await kernel.removeStale(
+          new Set([...desired.values()].filter((s) => kernel.carries(s)).map((s) => s.key)),
+        )
+      }
+      const applied = new Set(kernel.appliedKeys())
+      for (const entry of this.entries.values()) {
+        if (entry.claim.status === 'serving' && kernel.carries(entry.spec)) await kernel.apply(entry.spec)
+        else if (applied.has(entry.spec.key)) await kernel.remove(entry.spec.key)
+      }
+    } catch (err) {
+      this.kernelFailed(err)
+    }
+  }
+
+  private kernelFailed(err: unknown): void {
+    // The listeners still serve every connection themselves: only speed is lost.
+    this.log.warn({ err: (err as Error).message }, 'kernel rules not written; the proxy serves in user space')
+  }
+
+  /** Takes a listener's kernel rules out (if it had any), then stops it. */
+  private async close(entry: Entry): Promise<void> {
+    await this.o.kernel?.remove(entry.spec.key).catch((err: unknown) => this.kernelFailed(err))
+    await entry.claim.release()
   }
 
   private open(spec: ListenerSpec): Entry {
@@ -201,6 +251,7 @@ export class ServiceProxier {
       logger: this.log,
       retryMs: this.retryMs,
       label: `${spec.service}${spec.portName ? `:${spec.portName}` : ''} ${spec.protocol}`,
+      onServing: () => this.requestSync(),
     })
     return { spec, listener, claim }
   }

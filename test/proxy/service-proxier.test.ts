@@ -3,6 +3,8 @@ import { once } from 'node:events'
 import { connect, createServer, type Server } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { KernelForwarder } from '../../src/proxy/kernel-forwarder.js'
+import { clusterTag } from '../../src/proxy/kernel-rules.js'
 import { LocalAddressesOnly } from '../../src/proxy/service-addresses.js'
 import { ServiceProxier } from '../../src/proxy/service-proxier.js'
 import { backendsFor, desiredListeners } from '../../src/proxy/service-rules.js'
@@ -11,6 +13,7 @@ import { LocalStoreClient } from '../../src/store/store-client.js'
 import type { KubeObject } from '../../src/store/types.js'
 import { ManualClock } from '../../src/util/clock.js'
 import { silentLogger } from '../../src/util/logger.js'
+import { FakeIptables } from './fake-iptables.js'
 
 // Loopback addresses of this file: "cluster IPs" 127.0.63.1-9, the node 127.0.63.20, backends 127.0.63.3x.
 const CLUSTER_IP = '127.0.63.1'
@@ -179,8 +182,9 @@ class OnlySome extends LocalAddressesOnly {
   }
 }
 
-function proxier(world: World, clock: ManualClock, refuse = ''): ServiceProxier {
+function proxier(world: World, clock: ManualClock, refuse = '', kernel?: KernelForwarder): ServiceProxier {
   return new ServiceProxier({
+    kernel,
     store: world.store,
     clock,
     logger: silentLogger(),
@@ -278,6 +282,95 @@ test('proxier: two peers on one host — one serves, the other takes over when i
   await second.synced()
   assert.is(second.status()[0]!.state, 'serving')
   assert.is(await fetchName('127.0.63.2', port), 'a')
+  await second.stop()
+})
+
+test('proxier with the kernel data path: the serving peer writes the rules, follows endpoints, a takeover rewrites them', async () => {
+  const world = new World()
+  const clock = new ManualClock(0)
+  const ipt = new FakeIptables()
+  const tag = clusterTag('127.0.63.0/24')
+  const kernel = async () => {
+    const k = new KernelForwarder({ iptables: ipt, tag, logger: silentLogger() })
+    assert.is(await k.setUp(), null)
+    return k
+  }
+  const port = await freePort('127.0.63.5')
+  const a = await nameServer('127.0.63.35', 'a')
+  await world.create(
+    'services',
+    service('kv', {
+      clusterIP: '127.0.63.5',
+      ports: [
+        { name: 'web', port },
+        { name: 'dns', port: 53, protocol: 'UDP' },
+      ],
+    }),
+  )
+  const subset = (ips: string[]) => [
+    {
+      addresses: ips.map((ip) => ({ ip })),
+      ports: [
+        { name: 'web', port: a },
+        { name: 'dns', port: 53, protocol: 'UDP' },
+      ],
+    },
+  ]
+  await world.create('endpoints', endpoints('kv', subset(['127.0.63.35'])))
+  const first = proxier(world, clock, '', await kernel())
+  const second = proxier(world, clock, '', await kernel())
+  first.start()
+  await first.synced()
+  second.start()
+  await second.synced()
+  const tcp = `TCP/127.0.63.5:${port}`
+  assert.equal(
+    first.status().map((s) => [s.key, s.state, s.dataPath]),
+    [
+      [tcp, 'serving', 'kernel'],
+      ['UDP/127.0.63.5:53', 'serving', 'proxy'],
+    ],
+  )
+  assert.equal(
+    second.status().map((s) => [s.state, s.dataPath]),
+    [
+      ['waiting', 'proxy'],
+      ['waiting', 'proxy'],
+    ],
+  )
+  assert.is(ipt.connect('c', '127.0.63.5', port).to, `127.0.63.35:${a}`)
+
+  await world.propose({
+    op: 'update',
+    resource: 'endpoints',
+    namespace: 'default',
+    name: 'kv',
+    object: endpoints('kv', subset(['127.0.63.35', '127.0.63.36'])),
+    now: world.now,
+  })
+  await first.synced()
+  const picks = [0, 1, 2, 3].map(() => ipt.connect('c', '127.0.63.5', port).to)
+  assert.equal(picks.sort(), [`127.0.63.35:${a}`, `127.0.63.35:${a}`, `127.0.63.36:${a}`, `127.0.63.36:${a}`])
+
+  // The serving peer stops: its rules go; the other takes the listener and writes them again.
+  await first.stop()
+  assert.is(ipt.connect('c', '127.0.63.5', port).to, null)
+  clock.advance(1_000)
+  await second.synced()
+  assert.equal(second.status()[0]!.dataPath, 'kernel')
+  assert.ok(ipt.connect('c', '127.0.63.5', port).to?.startsWith('127.0.63.3'))
+
+  // The service goes: so do its rules.
+  await world.propose({
+    op: 'remove',
+    resource: 'services',
+    namespace: 'default',
+    name: 'kv',
+    now: world.now,
+  })
+  await second.synced()
+  assert.is(ipt.connect('c', '127.0.63.5', port).to, null)
+  assert.equal(ipt.chains.get(`SHOAL-SVC-${tag}`), [])
   await second.stop()
 })
 

@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url'
 import { httpsRequest } from '../../../src/api/https-client.js'
 import type { ClusterStatus } from '../../../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../../../src/p2p/secret.js'
+import { removeClusterRules } from '../../../src/proxy/kernel-forwarder.js'
+import { clusterTag } from '../../../src/proxy/kernel-rules.js'
 import { ipToNumber, parseCidr } from '../../../src/store/service-allocation.js'
+import { systemIptables } from '../../../src/util/iptables.js'
 
 const shoalBin = fileURLToPath(new URL('../../../../bin/shoal.js', import.meta.url))
 
@@ -293,6 +296,10 @@ export class AgentCluster {
     // Pods outlive their agents by design: remove what each peer's runtime still holds.
     for (let i = 1; i <= this.size; i++) await this.removeRuntimeObjects(i).catch(() => {})
     removeHostAddressesIn(this.serviceCidr)
+    // Killed peers leave their services' kernel rules behind (by design: they keep forwarding
+    // until another peer takes over); nobody takes over here.
+    if (process.getuid?.() === 0)
+      await removeClusterRules(systemIptables, clusterTag(this.serviceCidr)).catch(() => {})
     if (!process.env.SHOAL_KEEP_E2E) rmSync(this.dir, { recursive: true, force: true })
   }
 }

@@ -16,6 +16,7 @@ import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import type { Test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { clusterTag } from '../../../src/proxy/kernel-rules.js'
 import { clusterDnsAddress, parseCidr } from '../../../src/store/service-allocation.js'
 import type { KubeObject } from '../../../src/store/types.js'
 import { TEST_IMAGE } from '../../support/docker.js'
@@ -233,6 +234,22 @@ export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' 
     assert.equal(Object.keys(counts).sort(), ['echo-1', 'echo-2', 'echo-3'], JSON.stringify(counts))
     for (const n of Object.values(counts)) assert.ok(n >= 70 && n <= 130, JSON.stringify(counts))
   })
+
+  if (process.getuid?.() === 0)
+    test('as root, the kernel forwards the cluster IP’s connections (iptables rules of this cluster)', () => {
+      const listing = spawnSync(
+        'iptables',
+        ['-w', '-t', 'nat', '-S', `SHOAL-SVC-${clusterTag(c.serviceCidr)}`],
+        {
+          encoding: 'utf8',
+        },
+      )
+      assert.is(listing.status, 0, listing.stderr)
+      assert.ok(
+        listing.stdout.includes(`-d ${svc.spec.clusterIP}/32 -p tcp -m tcp --dport 80 `),
+        listing.stdout,
+      )
+    })
 
   if (!docker)
     test('pods get loopback addresses, unique across the peers of this host', async () => {
