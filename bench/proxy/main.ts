@@ -12,14 +12,19 @@
  * proxy adds by itself, without the queueing of a saturated 2-core machine. Rows:
  * - direct: one back-end, no proxy;
  * - nginx: `worker_processes 1`, `stream { upstream { 3 servers } }` (round-robin);
- * - shoal: TcpServiceProxy with its default (fast) data path;
+ * - shoal, kernel rules: what a peer serving the address as root does by default (`--proxy-mode
+ *   auto`): iptables DNAT rules written by KernelForwarder over the bound TcpServiceProxy;
+ *   root only (skipped, loudly, otherwise). The proxy process's CPU is then ~0: the kernel's
+ *   NAT work is done in the client's and the back-ends' system time, which every row pays;
+ * - shoal, user space: TcpServiceProxy with its default (fast) data path, what a peer does
+ *   without root (or with `--proxy-mode userspace`);
  * - shoal (streams): the same on public stream APIs only (`dataPath: 'streams'`), for reference.
  * Prints a table and writes bench/out/proxy.json.
  *
  *   make bench B=proxy
  *
  * Options, by environment: SHOAL_BENCH_SECONDS=N (default 10) per wrk run;
- * SHOAL_BENCH_ROUNDS=N (default 1) repeats the four rows N times, interleaved.
+ * SHOAL_BENCH_ROUNDS=N (default 1) repeats the rows N times, interleaved.
  */
 
 import '../../src/util/polyfill.js'
@@ -29,6 +34,9 @@ import { connect } from 'node:net'
 import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { removeClusterRules } from '../../src/proxy/kernel-forwarder.js'
+import { clusterTag } from '../../src/proxy/kernel-rules.js'
+import { systemIptables } from '../../src/util/iptables.js'
 import { type Child, cleanup, cpuSeconds, startProcess, stopProcess, tempDir } from '../support/processes.js'
 import { machineInfo, percentile, projectRoot, round, sleep, table, writeFigures } from '../support/stats.js'
 
@@ -221,7 +229,14 @@ async function startNginx(dir: string): Promise<Child> {
   return child
 }
 
-async function startShoal(dir: string, dataPath: 'auto' | 'streams'): Promise<Child> {
+type ShoalPath = 'kernel' | 'auto' | 'streams'
+const SHOAL_ROWS: Record<ShoalPath, string> = {
+  kernel: 'shoal, kernel rules (root)',
+  auto: 'shoal, user space',
+  streams: 'shoal, streams data path',
+}
+
+async function startShoal(dir: string, dataPath: ShoalPath): Promise<Child> {
   const args = [
     join(here, 'proxy-process.js'),
     `${SHOAL_AT.host}:${SHOAL_AT.port}`,
@@ -272,6 +287,10 @@ async function main(): Promise<void> {
   )
   for (const h of BACKENDS) await waitForPort(h, BACKEND_PORT)
 
+  const root_ = process.getuid?.() === 0
+  const shoalPaths: ShoalPath[] = root_ ? ['kernel', 'auto', 'streams'] : ['auto', 'streams']
+  if (!root_)
+    log('bench/proxy: NOT ROOT: no kernel-rules row (the data path `shoal agent` uses by default as root)')
   const rows: Row[] = []
   for (let r = 1; r <= ROUNDS; r++) {
     for (const conns of [CONNECTIONS, 1])
@@ -282,9 +301,9 @@ async function main(): Promise<void> {
     for (const conns of [CONNECTIONS, 1])
       rows.push(await measure('nginx stream, 1 worker', r, NGINX_AT, nginx, conns))
     await stopProcess(nginx, 'SIGTERM')
-    for (const dataPath of ['auto', 'streams'] as const) {
+    for (const dataPath of shoalPaths) {
       const shoal = await startShoal(dir, dataPath)
-      const name = dataPath === 'auto' ? 'shoal TcpServiceProxy' : 'shoal, streams data path'
+      const name = SHOAL_ROWS[dataPath]
       for (const conns of [CONNECTIONS, 1]) rows.push(await measure(name, r, SHOAL_AT, shoal, conns))
       await stopProcess(shoal, 'SIGTERM')
     }
@@ -299,7 +318,6 @@ async function main(): Promise<void> {
   }
   const direct = names[0]!
   const nginx = names[1]!
-  const shoal = names[2]!
   const summary = names.map((name) => ({
     name,
     requestsPerSec: Math.round(med(name, (r) => r.requestsPerSec)),
@@ -340,7 +358,7 @@ async function main(): Promise<void> {
     s.name === direct ? '' : `${s.oneConnectionAddedP50Ms} ms`,
     String(s.errors),
   ])
-  const shoalRow = summary.find((s) => s.name === shoal)!
+  const shoalRows = summary.filter((s) => s.name.startsWith('shoal') && !s.name.includes('streams'))
   console.log(
     `command: ${COMMAND}   (${ROUNDS} round(s), wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s --latency)`,
   )
@@ -349,11 +367,12 @@ async function main(): Promise<void> {
   console.log('')
   console.log(table([header, ...lines]))
   console.log('')
-  console.log(
-    `targets: throughput ≥ nginx: ${shoalRow.vsNginx >= 1 ? 'met' : 'MISSED'} (${shoalRow.vsNginx.toFixed(2)} ×); ` +
-      `added p50 ≤ 0.3 ms: at -c${CONNECTIONS} ${shoalRow.addedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${shoalRow.addedP50Ms} ms), ` +
-      `at -c1 ${shoalRow.oneConnectionAddedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${shoalRow.oneConnectionAddedP50Ms} ms)`,
-  )
+  for (const row of shoalRows)
+    console.log(
+      `targets, ${row.name}: throughput ≥ nginx: ${row.vsNginx >= 1 ? 'met' : 'MISSED'} (${row.vsNginx.toFixed(2)} ×); ` +
+        `added p50 ≤ 0.3 ms: at -c${CONNECTIONS} ${row.addedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${row.addedP50Ms} ms), ` +
+        `at -c1 ${row.oneConnectionAddedP50Ms <= 0.3 ? 'met' : 'MISSED'} (${row.oneConnectionAddedP50Ms} ms)`,
+    )
   const out = await writeFigures(root, 'proxy', {
     command: COMMAND,
     date: started.toISOString(),
@@ -379,5 +398,8 @@ main()
   })
   .finally(async () => {
     await cleanup()
+    // The kernel row's rules, should its process have died before removing them.
+    if (process.getuid?.() === 0)
+      await removeClusterRules(systemIptables, clusterTag('bench/proxy')).catch(() => {})
     finished = true
   })

@@ -27,6 +27,7 @@ import type { Logger } from '../util/logger.js'
 import { WorkQueue } from '../util/work-queue.js'
 import { Backoff, CONTAINER_BACKOFF } from './backoff.js'
 import { buildContainerConfig, ContainerConfigError, volumeDir } from './container-config.js'
+import { drainFromEndpoints } from './endpoint-drain.js'
 import { NodePodNetwork } from './node-pod-network.js'
 import { buildNode, hostCapacity, type NodeCapacity, nodeConditions } from './node-status.js'
 import { type ClusterDns, podDns } from './pod-dns.js'
@@ -43,6 +44,9 @@ import {
   type SandboxStatus,
 } from './runtime.js'
 import { StatusWriter } from './status-writer.js'
+
+/** The longest a deleted pod waits to leave its Services' Endpoints before it is stopped. */
+const MAX_ENDPOINT_DRAIN_MS = 2_000
 
 export interface NodeAgentOptions {
   nodeName: string
@@ -714,6 +718,18 @@ export class NodeAgent {
     const uid = pod.metadata.uid ?? ''
     const graceS = pod.metadata.deletionGracePeriodSeconds ?? podSpec(pod).terminationGracePeriodSeconds ?? 30
     const runningOnes = state.containers.filter((c) => c.state === 'running')
+    if (runningOnes.length > 0) {
+      // Out of its Services first, so that no new connection reaches a stopping pod.
+      const podIP = (pod.status as { podIP?: string } | undefined)?.podIP ?? ''
+      const maxMs = Math.min(MAX_ENDPOINT_DRAIN_MS, (graceS * 1000) / 4)
+      await drainFromEndpoints(
+        this.client.store,
+        this.clock,
+        pod.metadata.namespace ?? 'default',
+        podIP,
+        maxMs,
+      )
+    }
     await Promise.all(
       runningOnes.map((c) => {
         this.probes.stop(c.id)
