@@ -7,6 +7,7 @@ import { serviceScenarios } from './support/service-scenarios.js'
 
 const test = suite('e2e services on 3 peers with the process runtime')
 // The cluster's service range is loopback (AgentCluster): no root needed, nothing added to the host.
-serviceScenarios(test, new AgentCluster(41, 3, 'process'), 'process')
+// The proxy in user space, as without root: the Docker file covers the kernel data path.
+serviceScenarios(test, new AgentCluster(41, 3, 'process'), 'process', 'userspace')
 
 test.run()

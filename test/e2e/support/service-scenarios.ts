@@ -24,8 +24,15 @@ import type { AgentCluster } from './agents.js'
 
 const PEERS = [1, 2, 3]
 
-export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' | 'process'): void {
+export function serviceScenarios(
+  test: Test,
+  c: AgentCluster,
+  runtime: 'docker' | 'process',
+  /** The peers' --proxy-mode: auto (the kernel data path as root) or userspace. */
+  proxyMode: 'auto' | 'userspace' = 'auto',
+): void {
   const docker = runtime === 'docker'
+  const kernelPath = proxyMode === 'auto' && process.getuid?.() === 0
   /** The cluster DNS: the 10th address of the cluster's service range. */
   const dnsAddress = clusterDnsAddress(parseCidr(c.serviceCidr))
   interface ServiceView extends KubeObject {
@@ -159,7 +166,7 @@ export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' 
     })
   })
   async function setUp(): Promise<void> {
-    for (const i of PEERS) c.start(i)
+    for (const i of PEERS) c.start(i, { extraArgs: ['--proxy-mode', proxyMode] })
     await c.leader(PEERS, 30_000)
     await waitFor('3 nodes', async () => {
       const r = await c.request(1, 'GET', '/api/v1/nodes')
@@ -235,7 +242,7 @@ export function serviceScenarios(test: Test, c: AgentCluster, runtime: 'docker' 
     for (const n of Object.values(counts)) assert.ok(n >= 70 && n <= 130, JSON.stringify(counts))
   })
 
-  if (process.getuid?.() === 0)
+  if (kernelPath)
     test('as root, the kernel forwards the cluster IP’s connections (iptables rules of this cluster)', () => {
       const listing = spawnSync(
         'iptables',
