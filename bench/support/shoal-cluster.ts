@@ -111,7 +111,8 @@ export class ShoalCluster implements KvCluster {
   private spawn(i: number): void {
     const dataDir = this.dataDir(i)
     mkdirSync(dataDir, { recursive: true })
-    const node: string[] = []
+    // SHOAL_BENCH_NODE_FLAGS: Node.js flags for the peers only (experiments; not the client's).
+    const node: string[] = (process.env.SHOAL_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
     if (this.options.cpuProfDir) {
       node.push(
         '--cpu-prof',
