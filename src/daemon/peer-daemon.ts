@@ -59,7 +59,6 @@ import {
 import { ServiceProxier } from '../proxy/service-proxier.js'
 import type { RaftConfig } from '../raft/config.js'
 import { FileSnapshotStore } from '../raft/file-snapshot-store.js'
-import { LevelStore } from '../raft/level-store.js'
 import { Raft } from '../raft/raft.js'
 import { EventSink } from '../store/event-recorder.js'
 import { encodeStoreCommand, ObjectStore } from '../store/object-store.js'
@@ -70,6 +69,7 @@ import { systemIptables } from '../util/iptables.js'
 import type { Logger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
 import { SHOAL_VERSION } from '../util/version.js'
+import { openRaftStorage, type RaftStorage } from './raft-storage.js'
 
 /** The flags of `shoal agent` (PRODUCT.md §2). */
 export interface PeerDaemonOptions {
@@ -192,7 +192,7 @@ function nodeAddress(apiHost: string, advertised: string): string {
 export class PeerDaemon {
   private host: ShoalHost | null = null
   private transport: Libp2pRaftTransport | null = null
-  private logStore: LevelStore | null = null
+  private raftStorage: RaftStorage | null = null
   private raft: Raft | null = null
   private cluster: ClusterManager | null = null
   private http: ApiServer | null = null
@@ -279,15 +279,17 @@ export class PeerDaemon {
     this.transport = new Libp2pRaftTransport({ host: this.host, localAddress: advertised, logger: this.log })
     await this.transport.start()
 
-    this.logStore = await LevelStore.open(join(dataDir, 'raft'))
+    this.raftStorage = await openRaftStorage(dataDir, this.log)
     const snapshots = await FileSnapshotStore.open(join(dataDir, 'snapshots'))
     this.raft = new Raft({
       id: this.peerId,
       address: advertised,
       config: o.raft,
       fsm: this.store,
-      logStore: this.logStore,
-      stableStore: this.logStore,
+      logStore: this.raftStorage.log,
+      stableStore: this.raftStorage.stable,
+      // The log is written synchronously: let the batch's appends leave first (see RaftOptions).
+      beforeLeaderWrite: () => new Promise<void>((resolve) => setImmediate(resolve)),
       snapshotStore: snapshots,
       transport: this.transport,
       clock: this.clock,
@@ -644,13 +646,13 @@ export class PeerDaemon {
     await this.raft?.shutdown()
     await this.transport?.close()
     await this.host?.stop()
-    await this.logStore?.close()
+    await this.raftStorage?.close()
     this.http = null
     this.cluster = null
     this.raft = null
     this.transport = null
     this.host = null
-    this.logStore = null
+    this.raftStorage = null
   }
 }
 

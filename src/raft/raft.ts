@@ -87,6 +87,13 @@ export interface RaftOptions {
   clock?: Clock
   rng?: Rng
   logger?: Logger
+  /**
+   * Awaited by a leader between handing a batch to its followers and writing it to its own
+   * log. The daemon yields to the event loop here, so that the batch is on the wire before a
+   * log store that writes synchronously (WalLogStore) holds the thread for the disk sync; the
+   * followers then write theirs at the same time. Default: nothing.
+   */
+  beforeLeaderWrite?: () => Promise<void>
 }
 
 /** What `apply` resolves with: where the entry landed and what the FSM returned. */
@@ -208,6 +215,7 @@ export class Raft extends EventEmitter {
   readonly config: RaftConfig
   private readonly fsm: FSM
   private readonly logStore: LogStore
+  private readonly beforeLeaderWrite: (() => Promise<void>) | undefined
   private readonly stableStore: StableStore
   private readonly snapshotStore: SnapshotStore
   private readonly transport: Transport
@@ -293,6 +301,7 @@ export class Raft extends EventEmitter {
     this.address = options.address ?? options.transport.localAddress
     this.fsm = options.fsm
     this.logStore = options.logStore
+    this.beforeLeaderWrite = options.beforeLeaderWrite
     this.stableStore = options.stableStore
     this.snapshotStore = options.snapshotStore
     this.clock = options.clock ?? new SystemClock()
@@ -1224,9 +1233,13 @@ export class Raft extends EventEmitter {
       this.syncFollowers()
     }
     // Followers get the entries while we write them ourselves.
-    for (const f of this.followers.values()) void this.pump(f)
+    const sending = [...this.followers.values()].map((f) => this.pump(f))
     if (this.firstLogIndex === 0) this.firstLogIndex = entries[0]!.index
     try {
+      if (this.beforeLeaderWrite) {
+        await Promise.all(sending)
+        await this.beforeLeaderWrite()
+      }
       this.assertRunning()
       await this.logStore.storeLogs(entries)
     } catch (err) {

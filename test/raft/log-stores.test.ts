@@ -6,9 +6,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { InmemStore } from '../../src/raft/inmem-store.js'
 import { LevelStore } from '../../src/raft/level-store.js'
-import { LogType } from '../../src/raft/log.js'
+import { type LogStore, LogType } from '../../src/raft/log.js'
 import { decodeLogEntry, encodeLogEntry, LOG_CODEC_VERSION } from '../../src/raft/log-codec.js'
-import { StableKeys } from '../../src/raft/stable.js'
+import { StableKeys, type StableStore } from '../../src/raft/stable.js'
+import { WalLogStore } from '../../src/raft/wal-log-store.js'
 import { logStoreSuite } from './log-store-suite.js'
 
 logStoreSuite('InmemStore', async () => ({ store: new InmemStore(), close: async () => {} }))
@@ -25,6 +26,41 @@ logStoreSuite('LevelStore', async () => {
     },
     async close() {
       await store.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+})
+
+/** A WalLogStore for the log, with stable values in memory (the daemon keeps those in LevelDB). */
+function walWithStable(wal: WalLogStore, stable: InmemStore): LogStore & StableStore {
+  return {
+    firstIndex: () => wal.firstIndex(),
+    lastIndex: () => wal.lastIndex(),
+    getLog: (i) => wal.getLog(i),
+    getLogs: (a, b) => wal.getLogs(a, b),
+    storeLogs: (e) => wal.storeLogs(e),
+    deleteRange: (a, b) => wal.deleteRange(a, b),
+    set: (k, v) => stable.set(k, v),
+    get: (k) => stable.get(k),
+    setUint64: (k, v) => stable.setUint64(k, v),
+    getUint64: (k) => stable.getUint64(k),
+  }
+}
+
+logStoreSuite('WalLogStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-wal-store-'))
+  const stable = new InmemStore()
+  // Small files, so that the suite crosses file boundaries too.
+  let wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
+  return {
+    store: walWithStable(wal, stable),
+    async reopen() {
+      await wal.close()
+      wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
+      return walWithStable(wal, stable)
+    },
+    async close() {
+      await wal.close()
       await rm(dir, { recursive: true, force: true })
     },
   }

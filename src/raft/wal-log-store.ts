@@ -1,0 +1,368 @@
+/**
+ * `WalLogStore`: Raft's log as a write-ahead log of its own — segment files of records
+ * appended with one `write` and one `fdatasync` per batch, synchronously, on the caller's
+ * thread.
+ *
+ * Why not LevelDB (LevelStore, which keeps Raft's stable state): a synced LevelDB batch goes
+ * through libuv's thread pool, and on the small VMs Shoal targets the two thread hand-offs and
+ * LevelDB's own work cost about 330 µs of CPU per batch, where a `write` + `fdatasync` made
+ * in place costs about 70 µs (and no wake-up of another thread). A Raft batch is one such call
+ * on the leader and on every follower, on every write's path. The event loop waits for the
+ * disk during the sync (~0.1–0.2 ms, once per batch, not per entry).
+ *
+ * Layout: files `NNNNNNNNNNNN.wal` (a sequence number) in one directory, each a run of records
+ *
+ *   u32 length of the body | u32 CRC-32 of the body | body = u8 kind + payload
+ *   kind 1: a log entry (log-codec.ts)
+ *   kind 2: a deletion: u64 min, u64 max — every entry in min..max written before it is gone
+ *
+ * Replayed in order on open, the records give the log: a later entry for an index replaces an
+ * earlier one, a deletion removes what came before it. A record that is cut short or fails its
+ * CRC at the end of the last file is a write the crash interrupted (never acknowledged): the
+ * file is cut there. Anywhere else it is damage, and opening fails.
+ *
+ * A new file is started once the current one passes `segmentBytes`; the oldest files go once
+ * none of their entries is live any more (after Raft compacts its log behind a snapshot).
+ */
+
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import type { LogEntry, LogStore } from './log.js'
+import { decodeLogEntry, encodeLogEntry, readUint64, writeUint64 } from './log-codec.js'
+
+const HEADER_BYTES = 8
+const KIND_ENTRY = 1
+const KIND_DELETION = 2
+/** A record body larger than this is damage, not data (Raft entries are far smaller). */
+const MAX_BODY_BYTES = 256 * 1024 * 1024
+const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
+const SEGMENT_NAME = /^(\d{12})\.wal$/
+
+/** The files hold bytes this store did not write (or damage beyond a torn last write). */
+export class WalCorruptError extends Error {
+  override name = 'WalCorruptError'
+}
+
+/** A write was made after `close()`. */
+export class WalClosedError extends Error {
+  override name = 'WalClosedError'
+  constructor() {
+    super('wal log store: closed')
+  }
+}
+
+interface Segment {
+  seq: number
+  path: string
+  fd: number
+  size: number
+  /** Live entries whose record is in this file. */
+  live: number
+}
+
+interface Location {
+  segment: Segment
+  offset: number
+  length: number
+}
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256)
+  for (let n = 0; n < 256; n++) {
+    let c = n
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    table[n] = c
+  }
+  return table
+})()
+
+/** CRC-32 (IEEE), as zlib computes it. */
+export function crc32(bytes: Uint8Array): number {
+  let c = -1
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
+  return (c ^ -1) >>> 0
+}
+
+function record(kind: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + 1 + payload.length)
+  out[HEADER_BYTES] = kind
+  out.set(payload, HEADER_BYTES + 1)
+  const body = out.subarray(HEADER_BYTES)
+  out.writeUInt32BE(body.length, 0)
+  out.writeUInt32BE(crc32(body), 4)
+  return out
+}
+
+function isIndex(index: number): boolean {
+  return Number.isSafeInteger(index) && index >= 1
+}
+
+export class WalLogStore implements LogStore {
+  private readonly segments: Segment[] = []
+  private readonly locations = new Map<number, Location>()
+  private first = 0
+  private last = 0
+  private closed = false
+
+  private constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+  ) {}
+
+  /** Opens (creating if needed) the log in directory `dir`, replaying its files. */
+  static async open(dir: string, options: { segmentBytes?: number } = {}): Promise<WalLogStore> {
+    mkdirSync(dir, { recursive: true })
+    const store = new WalLogStore(dir, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES)
+    try {
+      store.replay()
+    } catch (err) {
+      store.closeFiles()
+      throw err
+    }
+    return store
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.closeFiles()
+  }
+
+  async firstIndex(): Promise<number> {
+    return this.first
+  }
+
+  async lastIndex(): Promise<number> {
+    return this.last
+  }
+
+  async getLog(index: number): Promise<LogEntry | undefined> {
+    return this.read(index)
+  }
+
+  async getLogs(min: number, max: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = []
+    const hi = Math.min(max, this.last)
+    for (let i = min; i <= hi; i++) {
+      const entry = this.read(i)
+      if (!entry) break
+      out.push(entry)
+    }
+    return out
+  }
+
+  async storeLogs(entries: LogEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    // Encoded (and checked) before anything is written: a bad entry stores nothing of its batch.
+    const records = entries.map((entry) => {
+      if (!isIndex(entry.index)) {
+        throw new RangeError(`storeLogs: index ${entry.index} is not an integer in 1..2^53-1`)
+      }
+      return record(KIND_ENTRY, encodeLogEntry(entry))
+    })
+    const segment = this.append(Buffer.concat(records))
+    let offset = segment.size - records.reduce((s, r) => s + r.length, 0)
+    entries.forEach((entry, i) => {
+      this.forget(entry.index)
+      this.locations.set(entry.index, { segment, offset, length: records[i]!.length })
+      segment.live++
+      offset += records[i]!.length
+      if (this.first === 0 || entry.index < this.first) this.first = entry.index
+      if (entry.index > this.last) this.last = entry.index
+    })
+  }
+
+  /** Deletes `min..max` with one synced record; its cost is what the log holds in the range. */
+  async deleteRange(min: number, max: number): Promise<void> {
+    if (this.closed) throw new WalClosedError()
+    const lo = Math.max(min, this.first)
+    const hi = Math.min(max, this.last)
+    if (this.last === 0 || lo > hi) return
+    const payload = new Uint8Array(16)
+    const view = new DataView(payload.buffer)
+    writeUint64(view, 0, lo, 'deleteRange min')
+    writeUint64(view, 8, hi, 'deleteRange max')
+    this.append(record(KIND_DELETION, payload))
+    this.applyDeletion(lo, hi)
+    this.dropDeadSegments()
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private read(index: number): LogEntry | undefined {
+    const at = this.locations.get(index)
+    if (!at) return undefined
+    const bytes = Buffer.allocUnsafe(at.length)
+    const got = readSync(at.segment.fd, bytes, 0, at.length, at.offset)
+    if (got !== at.length) throw new WalCorruptError(`${at.segment.path}: short read at ${at.offset}`)
+    const body = bytes.subarray(HEADER_BYTES)
+    if (bytes.readUInt32BE(4) !== crc32(body)) {
+      throw new WalCorruptError(`${at.segment.path}: entry ${index} fails its checksum`)
+    }
+    return decodeLogEntry(body.subarray(1))
+  }
+
+  /** Writes `bytes` at the end of the current file (a new one when it is full) and syncs it. */
+  private append(bytes: Buffer): Segment {
+    if (this.closed) throw new WalClosedError()
+    let segment = this.segments.at(-1)
+    if (!segment || (segment.size > 0 && segment.size + bytes.length > this.segmentBytes)) {
+      segment = this.newSegment((segment?.seq ?? 0) + 1)
+    }
+    let written = 0
+    while (written < bytes.length) {
+      written += writeSync(segment.fd, bytes, written, bytes.length - written, segment.size + written)
+    }
+    fdatasyncSync(segment.fd)
+    segment.size += bytes.length
+    return segment
+  }
+
+  private newSegment(seq: number): Segment {
+    const path = join(this.dir, `${String(seq).padStart(12, '0')}.wal`)
+    const fd = openSync(path, 'wx+')
+    const segment: Segment = { seq, path, fd, size: 0, live: 0 }
+    this.segments.push(segment)
+    this.syncDir()
+    return segment
+  }
+
+  private syncDir(): void {
+    const fd = openSync(this.dir, 'r')
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /** Drops the location of `index` (replaced or deleted), counting it out of its file. */
+  private forget(index: number): void {
+    const old = this.locations.get(index)
+    if (!old) return
+    old.segment.live--
+    this.locations.delete(index)
+  }
+
+  private applyDeletion(lo: number, hi: number): void {
+    if (hi - lo < this.locations.size) {
+      for (let i = lo; i <= hi; i++) this.forget(i)
+    } else {
+      for (const index of [...this.locations.keys()]) if (index >= lo && index <= hi) this.forget(index)
+    }
+    if (this.locations.size === 0) {
+      this.first = 0
+      this.last = 0
+      return
+    }
+    if (lo <= this.first) this.first = this.boundAfter(hi, +1)
+    if (hi >= this.last) this.last = this.boundAfter(lo, -1)
+  }
+
+  /** The nearest stored index beyond `from` going `direction`: a walk, or a scan for a far one. */
+  private boundAfter(from: number, direction: 1 | -1): number {
+    for (let i = from + direction, steps = 0; steps < 1024 && i >= 1; i += direction, steps++) {
+      if (this.locations.has(i)) return i
+    }
+    let best = 0
+    for (const index of this.locations.keys()) {
+      if (direction > 0 ? index > from && (best === 0 || index < best) : index < from && index > best)
+        best = index
+    }
+    return best
+  }
+
+  /**
+   * Removes the oldest files while none of their entries is live (never the current one). A
+   * deletion record in such a file only ever removed entries written before it, in it or in
+   * older files, all gone with it.
+   */
+  private dropDeadSegments(): void {
+    while (this.segments.length > 1 && this.segments[0]!.live === 0) {
+      const dead = this.segments.shift()!
+      closeSync(dead.fd)
+      unlinkSync(dead.path)
+    }
+    this.syncDir()
+  }
+
+  private replay(): void {
+    const names = readdirSync(this.dir)
+      .filter((n) => SEGMENT_NAME.test(n))
+      .sort()
+    names.forEach((name, i) => {
+      const path = join(this.dir, name)
+      const seq = Number(SEGMENT_NAME.exec(name)![1])
+      const fd = openSync(path, 'r+')
+      const segment: Segment = { seq, path, fd, size: 0, live: 0 }
+      this.segments.push(segment)
+      const bytes = readFileSync(path)
+      let offset = 0
+      while (offset < bytes.length) {
+        const problem = this.replayRecord(segment, bytes, offset)
+        if (typeof problem === 'number') {
+          offset += problem
+          continue
+        }
+        if (i !== names.length - 1) throw new WalCorruptError(`${path}: ${problem} at ${offset}`)
+        // The tail of the last file: a write the crash cut short. It was never acknowledged.
+        ftruncateSync(fd, offset)
+        fdatasyncSync(fd)
+        break
+      }
+      segment.size = offset
+    })
+  }
+
+  /** Applies the record at `offset`: its length, or why it is not a whole, intact record. */
+  private replayRecord(segment: Segment, bytes: Buffer, offset: number): number | string {
+    if (bytes.length - offset < HEADER_BYTES + 1) return 'a record cut short'
+    const length = bytes.readUInt32BE(offset)
+    if (length < 1 || length > MAX_BODY_BYTES) return `a record of ${length} bytes`
+    if (bytes.length - offset < HEADER_BYTES + length) return 'a record cut short'
+    const body = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length)
+    if (bytes.readUInt32BE(offset + 4) !== crc32(body)) return 'a record failing its checksum'
+    const total = HEADER_BYTES + length
+    if (body[0] === KIND_ENTRY) {
+      let entry: LogEntry
+      try {
+        entry = decodeLogEntry(body.subarray(1))
+      } catch (err) {
+        throw new WalCorruptError(`${segment.path}: entry at ${offset}: ${(err as Error).message}`)
+      }
+      this.forget(entry.index)
+      this.locations.set(entry.index, { segment, offset, length: total })
+      segment.live++
+      if (this.first === 0 || entry.index < this.first) this.first = entry.index
+      if (entry.index > this.last) this.last = entry.index
+    } else if (body[0] === KIND_DELETION && length === 17) {
+      const view = new DataView(body.buffer, body.byteOffset + 1, 16)
+      this.applyDeletion(readUint64(view, 0, 'deletion min'), readUint64(view, 8, 'deletion max'))
+    } else {
+      throw new WalCorruptError(`${segment.path}: a record of unknown kind ${body[0]} at ${offset}`)
+    }
+    return total
+  }
+
+  private closeFiles(): void {
+    for (const s of this.segments) {
+      try {
+        closeSync(s.fd)
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}

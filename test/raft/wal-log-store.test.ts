@@ -1,0 +1,135 @@
+import '../../src/util/polyfill.js'
+import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { type LogEntry, LogType } from '../../src/raft/log.js'
+import { crc32, WalLogStore } from '../../src/raft/wal-log-store.js'
+
+const entry = (index: number, term = 1, size = 100): LogEntry => ({
+  index,
+  term,
+  type: LogType.Command,
+  data: new Uint8Array(size).fill(index % 251),
+})
+const range = (from: number, to: number, term = 1) =>
+  Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, term))
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-wal-'))
+  try {
+    await fn(dir)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const files = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
+
+test('crc32 is zlib’s', () => {
+  assert.is(crc32(new TextEncoder().encode('123456789')), 0xcbf43926)
+  assert.is(crc32(new Uint8Array(0)), 0)
+})
+
+test('a write cut short by a crash is dropped on open; what was acknowledged stays', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir)
+    await wal.storeLogs(range(1, 5))
+    await wal.close()
+    const [file] = files(dir)
+    const path = join(dir, file!)
+    const whole = statSync(path).size
+    // Half a record more, as a crash in the middle of the next write leaves it.
+    appendFileSync(path, Buffer.from([0, 0, 0, 200, 1, 2, 3, 4, 1, 9, 9]))
+    const again = await WalLogStore.open(dir)
+    assert.equal([await again.firstIndex(), await again.lastIndex()], [1, 5])
+    assert.equal(await again.getLogs(1, 5), range(1, 5))
+    assert.is(statSync(path).size, whole, 'the torn tail is cut off')
+    await again.storeLogs([entry(6)])
+    await again.close()
+    const third = await WalLogStore.open(dir)
+    assert.equal(await third.getLogs(1, 10), range(1, 6))
+    await third.close()
+  }))
+
+test('a damaged record that is not the tail of the last file fails the open', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir, { segmentBytes: 1024 })
+    for (let i = 1; i <= 30; i++) await wal.storeLogs([entry(i)])
+    await wal.close()
+    const [oldest] = files(dir)
+    const path = join(dir, oldest!)
+    const bytes = readFileSync(path)
+    bytes[20] = bytes[20]! ^ 0xff
+    writeFileSync(path, bytes)
+    try {
+      await WalLogStore.open(dir, { segmentBytes: 1024 })
+      assert.unreachable('opened a damaged log')
+    } catch (err) {
+      assert.is((err as Error).name, 'WalCorruptError')
+    }
+  }))
+
+test('replacements and deletions replay across reopen', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir)
+    await wal.storeLogs(range(1, 10))
+    await wal.deleteRange(7, Number.MAX_SAFE_INTEGER)
+    await wal.storeLogs(range(7, 8, 2))
+    await wal.deleteRange(1, 3)
+    await wal.close()
+    const again = await WalLogStore.open(dir)
+    assert.equal([await again.firstIndex(), await again.lastIndex()], [4, 8])
+    assert.equal(await again.getLogs(4, 20), [...range(4, 6), ...range(7, 8, 2)])
+    assert.is(await again.getLog(3), undefined)
+    await again.close()
+  }))
+
+test('files fill up and roll over; the oldest go once compaction leaves nothing live in them', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir, { segmentBytes: 2048 })
+    for (let i = 1; i <= 100; i += 5) await wal.storeLogs(range(i, i + 4))
+    const before = files(dir).length
+    assert.ok(before >= 6, `${before} files`)
+    await wal.deleteRange(1, 90)
+    const after = files(dir)
+    assert.ok(after.length <= 2, after.join(' '))
+    assert.equal(await wal.getLogs(91, 100), range(91, 100))
+    await wal.close()
+    const again = await WalLogStore.open(dir, { segmentBytes: 2048 })
+    assert.equal([await again.firstIndex(), await again.lastIndex()], [91, 100])
+    assert.equal(await again.getLogs(91, 100), range(91, 100))
+    await again.storeLogs([entry(101)])
+    assert.is((await again.getLog(101))?.index, 101)
+    await again.close()
+  }))
+
+test('writes after close reject; an empty last file (a crash just after creating it) is fine', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir)
+    await wal.storeLogs([entry(1)])
+    await wal.close()
+    await wal.close()
+    try {
+      await wal.storeLogs([entry(2)])
+      assert.unreachable('wrote after close')
+    } catch (err) {
+      assert.is((err as Error).name, 'WalClosedError')
+    }
+    writeFileSync(join(dir, '000000000009.wal'), '')
+    const again = await WalLogStore.open(dir)
+    assert.equal([await again.firstIndex(), await again.lastIndex()], [1, 1])
+    await again.storeLogs([entry(2)])
+    await again.close()
+    truncateSync(join(dir, '000000000009.wal'), 3) // torn header only
+    const third = await WalLogStore.open(dir)
+    assert.is(await third.lastIndex(), 1, 'the torn entry 2 was the tail: gone')
+    await third.close()
+  }))
+
+test.run()
