@@ -1,8 +1,11 @@
 import '../../src/util/polyfill.js'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { appendFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type LogEntry, LogType } from '../../src/raft/log.js'
@@ -130,6 +133,47 @@ test('writes after close reject; an empty last file (a crash just after creating
     const third = await WalLogStore.open(dir)
     assert.is(await third.lastIndex(), 1, 'the torn entry 2 was the tail: gone')
     await third.close()
+  }))
+
+test('killed (SIGKILL) in the middle of writing, again and again: every acknowledged entry is there, intact', () =>
+  withDir(async (dir) => {
+    const writer = fileURLToPath(new URL('./wal-writer.js', import.meta.url))
+    let acknowledged = 0
+    for (let round = 0; round < 4; round++) {
+      const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+      })
+      // Killed at some moment once it has written a little (how much does not matter).
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (out.split('\n').length > 20 + round * 7) {
+            clearInterval(check)
+            resolve()
+          }
+        }, 5)
+      })
+      child.kill('SIGKILL')
+      await once(child, 'exit')
+      const lines = out.trim().split('\n')
+      acknowledged = Number(lines[lines.length - 1])
+      const wal = await WalLogStore.open(dir, { segmentBytes: 64 * 1024 })
+      const last = await wal.lastIndex()
+      assert.ok(last >= acknowledged, `round ${round}: last ${last} < acknowledged ${acknowledged}`)
+      assert.is(await wal.firstIndex(), 1)
+      const all = await wal.getLogs(1, last)
+      assert.is(all.length, last, `round ${round}: a gap`)
+      for (const e of all) {
+        assert.is(e.data.length, 50 + (e.index % 300))
+        assert.ok(
+          e.data.every((b) => b === e.index % 256),
+          `entry ${e.index} damaged`,
+        )
+      }
+      await wal.close()
+    }
+    assert.ok(acknowledged > 20)
   }))
 
 test.run()
