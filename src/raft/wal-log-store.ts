@@ -290,12 +290,14 @@ export class WalLogStore implements LogStore {
    * older files, all gone with it.
    */
   private dropDeadSegments(): void {
+    let dropped = false
     while (this.segments.length > 1 && this.segments[0]!.live === 0) {
       const dead = this.segments.shift()!
       closeSync(dead.fd)
       unlinkSync(dead.path)
+      dropped = true
     }
-    this.syncDir()
+    if (dropped) this.syncDir()
   }
 
   private replay(): void {
