@@ -131,6 +131,12 @@ export class AgentCommand extends ShoalCommand {
       if (err instanceof DaemonConfigError) throw new CommandUsageError(err.message)
       throw err
     }
+    // Listened for before starting: a signal that comes while the peer starts stops it once
+    // started, cleanly, instead of killing it half-way (Node's default for SIGTERM).
+    const signalled = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.once('SIGINT', () => resolve('SIGINT'))
+    })
     try {
       await daemon.start()
     } catch (err) {
@@ -139,10 +145,7 @@ export class AgentCommand extends ShoalCommand {
         throw new CommandUsageError((err as Error).message)
       throw err
     }
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-      process.once('SIGINT', () => resolve('SIGINT'))
-    })
+    const signal = await signalled
     log.info({ signal }, signal === 'SIGTERM' ? 'leaving the cluster and stopping' : 'stopping')
     // SIGTERM is a deliberate departure: leave the cluster. SIGINT (Ctrl-C) just stops, as a
     // restart is the likely next step.

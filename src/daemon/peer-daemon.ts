@@ -549,31 +549,39 @@ export class PeerDaemon {
     return { server: dnsIp, domain }
   }
 
-  /** The kernel data path of the service proxy, or null when it serves in user space. */
+  /**
+   * The kernel data path of the service proxy, or null when it serves in user space. With
+   * `auto` its set-up (a few iptables calls, up to a second on a busy host) runs in the
+   * background: the proxy serves in user space until it is done, then writes its rules.
+   */
   private async kernelDataPath(
     mode: 'auto' | 'iptables' | 'userspace',
     serviceCidr: string,
   ): Promise<KernelForwarder | null> {
     if (mode === 'userspace') return null
-    let forwarder: KernelForwarder | null = null
-    let failed: string | null = 'not running as root'
-    if (process.getuid?.() === 0) {
-      forwarder = new KernelForwarder({
-        iptables: systemIptables,
-        tag: clusterTag(serviceCidr),
-        logger: this.log,
-      })
-      failed = await forwarder.setUp()
-    }
-    if (failed !== null) {
-      if (mode === 'iptables') throw new DaemonConfigError(`--proxy-mode iptables: ${failed}`)
-      this.log.info({ reason: failed }, 'service proxy: every connection goes through this process')
+    const tag = clusterTag(serviceCidr)
+    if (process.getuid?.() !== 0) {
+      if (mode === 'iptables') throw new DaemonConfigError('--proxy-mode iptables: not running as root')
+      this.log.info(
+        { reason: 'not running as root' },
+        'service proxy: every connection goes through this process',
+      )
       return null
     }
-    this.log.info(
-      { tag: clusterTag(serviceCidr) },
-      'service proxy: TCP services forwarded by the kernel (iptables)',
-    )
+    const forwarder = new KernelForwarder({ iptables: systemIptables, tag, logger: this.log })
+    const settingUp = forwarder.setUp().then((failed) => {
+      if (failed !== null) {
+        this.log.info({ reason: failed }, 'service proxy: every connection goes through this process')
+      } else {
+        this.log.info({ tag }, 'service proxy: TCP services forwarded by the kernel (iptables)')
+        this.proxier?.requestSync()
+      }
+      return failed
+    })
+    if (mode === 'iptables') {
+      const failed = await settingUp
+      if (failed !== null) throw new DaemonConfigError(`--proxy-mode iptables: ${failed}`)
+    }
     return forwarder
   }
 
