@@ -24,8 +24,14 @@ export async function openRaftStorage(dataDir: string, logger: Logger): Promise<
   let log: WalLogStore
   try {
     log = await WalLogStore.open(join(dataDir, 'raft-log'))
+  } catch (err) {
+    await stable.close()
+    throw err
+  }
+  try {
     await moveLevelLog(stable, log, logger)
   } catch (err) {
+    await log.close()
     await stable.close()
     throw err
   }

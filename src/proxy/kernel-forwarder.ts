@@ -169,10 +169,10 @@ export class KernelForwarder {
   }
 
   /**
-   * Removes the rules of service addresses not in `wanted` (`TCP/host:port` keys), whoever
-   * wrote them: those of a peer killed while serving a service deleted since.
+   * Removes the rules of service addresses `wanted` says no to, whoever wrote them: those of a
+   * peer killed while serving a service deleted since.
    */
-  removeStale(wanted: ReadonlySet<string>): Promise<void> {
+  removeStale(wanted: (host: string, port: number) => boolean): Promise<void> {
     return this.serial(async () => {
       if (!this.ready) return
       const ipt = this.o.iptables
@@ -180,7 +180,7 @@ export class KernelForwarder {
       if (listing.code !== 0) return
       for (const jump of parseJumps(this.o.tag, listing.stdout)) {
         const key = `TCP/${jump.host}:${jump.port}`
-        if (wanted.has(key)) continue
+        if (wanted(jump.host, jump.port)) continue
         const own = await ipt.run(['-t', 'nat', '-S', jump.chain])
         const chains = [jump.chain, ...(own.code === 0 ? parseEndpointChains(this.o.tag, own.stdout) : [])]
         await this.deleteJump(jump.rule)

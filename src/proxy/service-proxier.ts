@@ -213,9 +213,12 @@ export class ServiceProxier {
     try {
       if (resync) {
         await kernel.recheck()
-        await kernel.removeStale(
-          new Set([...desired.values()].filter((s) => kernel.carries(s)).map((s) => s.key)),
-        )
+        // Another peer of this host has NodePorts on its own address: a NodePort still in use
+        // is wanted whatever its address.
+        const specs = [...desired.values()].filter((s) => s.protocol === 'TCP')
+        const keys = new Set(specs.map((s) => s.key))
+        const nodePorts = new Set(specs.filter((s) => !s.clusterIp).map((s) => s.port))
+        await kernel.removeStale((host, port) => keys.has(`TCP/${host}:${port}`) || nodePorts.has(port))
       }
       const applied = new Set(kernel.appliedKeys())
       for (const entry of this.entries.values()) {

@@ -27,6 +27,7 @@
 
 import {
   closeSync,
+  existsSync,
   fdatasyncSync,
   fsyncSync,
   ftruncateSync,
@@ -38,7 +39,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { LogEntry, LogStore } from './log.js'
 import { decodeLogEntry, encodeLogEntry, readUint64, writeUint64 } from './log-codec.js'
 
@@ -105,6 +106,34 @@ function record(kind: number, payload: Uint8Array): Buffer {
   return out
 }
 
+/** The length of the whole, intact record at `offset`, or why there is none. */
+function intactRecordAt(bytes: Buffer, offset: number): number | string {
+  if (bytes.length - offset < HEADER_BYTES + 1) return 'a record cut short'
+  const length = bytes.readUInt32BE(offset)
+  if (length < 1 || length > MAX_BODY_BYTES) return `a record of ${length} bytes`
+  if (bytes.length - offset < HEADER_BYTES + length) return 'a record cut short'
+  const body = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length)
+  if (bytes.readUInt32BE(offset + 4) !== crc32(body)) return 'a record failing its checksum'
+  return HEADER_BYTES + length
+}
+
+/** True when the bad record at `offset` has a readable length and an intact record after it. */
+function followedByIntactRecord(bytes: Buffer, offset: number): boolean {
+  if (bytes.length - offset < HEADER_BYTES) return false
+  const length = bytes.readUInt32BE(offset)
+  if (length < 1 || length > MAX_BODY_BYTES) return false
+  return typeof intactRecordAt(bytes, offset + HEADER_BYTES + length) === 'number'
+}
+
+function syncDirectory(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 function isIndex(index: number): boolean {
   return Number.isSafeInteger(index) && index >= 1
 }
@@ -123,7 +152,10 @@ export class WalLogStore implements LogStore {
 
   /** Opens (creating if needed) the log in directory `dir`, replaying its files. */
   static async open(dir: string, options: { segmentBytes?: number } = {}): Promise<WalLogStore> {
-    mkdirSync(dir, { recursive: true })
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true })
+      syncDirectory(dirname(dir))
+    }
     const store = new WalLogStore(dir, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES)
     try {
       store.replay()
@@ -202,6 +234,7 @@ export class WalLogStore implements LogStore {
   // ---------------------------------------------------------------- internals
 
   private read(index: number): LogEntry | undefined {
+    if (this.closed) throw new WalClosedError()
     const at = this.locations.get(index)
     if (!at) return undefined
     const bytes = Buffer.allocUnsafe(at.length)
@@ -221,11 +254,23 @@ export class WalLogStore implements LogStore {
     if (!segment || (segment.size > 0 && segment.size + bytes.length > this.segmentBytes)) {
       segment = this.newSegment((segment?.seq ?? 0) + 1)
     }
-    let written = 0
-    while (written < bytes.length) {
-      written += writeSync(segment.fd, bytes, written, bytes.length - written, segment.size + written)
+    try {
+      let written = 0
+      while (written < bytes.length) {
+        written += writeSync(segment.fd, bytes, written, bytes.length - written, segment.size + written)
+      }
+      fdatasyncSync(segment.fd)
+    } catch (err) {
+      // Whatever part of it reached the file must not outlive the failure: a later, shorter
+      // write would leave it behind its own records, to be read as damage (or as entries Raft
+      // gave up) on the next open.
+      try {
+        ftruncateSync(segment.fd, segment.size)
+      } catch {
+        // The disk is failing; the next write tries again.
+      }
+      throw err
     }
-    fdatasyncSync(segment.fd)
     segment.size += bytes.length
     return segment
   }
@@ -240,12 +285,7 @@ export class WalLogStore implements LogStore {
   }
 
   private syncDir(): void {
-    const fd = openSync(this.dir, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
+    syncDirectory(this.dir)
   }
 
   /** Drops the location of `index` (replaced or deleted), counting it out of its file. */
@@ -318,8 +358,12 @@ export class WalLogStore implements LogStore {
           offset += problem
           continue
         }
-        if (i !== names.length - 1) throw new WalCorruptError(`${path}: ${problem} at ${offset}`)
-        // The tail of the last file: a write the crash cut short. It was never acknowledged.
+        // A crash can only cut short the last write, at the end of the last file. A bad record
+        // anywhere else — or followed by an intact one (a flipped bit, not a torn write) — is
+        // damage to what was acknowledged: refuse to go on rather than lose it.
+        if (i !== names.length - 1 || followedByIntactRecord(bytes, offset)) {
+          throw new WalCorruptError(`${path}: ${problem} at ${offset}`)
+        }
         ftruncateSync(fd, offset)
         fdatasyncSync(fd)
         break
@@ -330,13 +374,10 @@ export class WalLogStore implements LogStore {
 
   /** Applies the record at `offset`: its length, or why it is not a whole, intact record. */
   private replayRecord(segment: Segment, bytes: Buffer, offset: number): number | string {
-    if (bytes.length - offset < HEADER_BYTES + 1) return 'a record cut short'
-    const length = bytes.readUInt32BE(offset)
-    if (length < 1 || length > MAX_BODY_BYTES) return `a record of ${length} bytes`
-    if (bytes.length - offset < HEADER_BYTES + length) return 'a record cut short'
-    const body = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length)
-    if (bytes.readUInt32BE(offset + 4) !== crc32(body)) return 'a record failing its checksum'
-    const total = HEADER_BYTES + length
+    const total = intactRecordAt(bytes, offset)
+    if (typeof total === 'string') return total
+    const length = total - HEADER_BYTES
+    const body = bytes.subarray(offset + HEADER_BYTES, offset + total)
     if (body[0] === KIND_ENTRY) {
       let entry: LogEntry
       try {

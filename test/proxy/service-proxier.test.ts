@@ -182,14 +182,20 @@ class OnlySome extends LocalAddressesOnly {
   }
 }
 
-function proxier(world: World, clock: ManualClock, refuse = '', kernel?: KernelForwarder): ServiceProxier {
+function proxier(
+  world: World,
+  clock: ManualClock,
+  refuse = '',
+  kernel?: KernelForwarder,
+  nodeAddress = NODE_IP,
+): ServiceProxier {
   return new ServiceProxier({
     kernel,
     store: world.store,
     clock,
     logger: silentLogger(),
     addresses: new OnlySome(refuse),
-    nodeAddress: NODE_IP,
+    nodeAddress,
     retryMs: 1_000,
     resyncMs: 60_000,
   })
@@ -371,6 +377,47 @@ test('proxier with the kernel data path: the serving peer writes the rules, foll
   await second.synced()
   assert.is(ipt.connect('c', '127.0.63.5', port).to, null)
   assert.equal(ipt.chains.get(`SHOAL-SVC-${tag}`), [])
+  await second.stop()
+})
+
+test('proxier with the kernel data path: a resync keeps the NodePort rules of the other peers of the host', async () => {
+  const world = new World()
+  const clock = new ManualClock(0)
+  const ipt = new FakeIptables()
+  const tag = clusterTag('127.0.63.0/24')
+  const kernel = async () => {
+    const k = new KernelForwarder({ iptables: ipt, tag, logger: silentLogger() })
+    assert.is(await k.setUp(), null)
+    return k
+  }
+  const nodePort = await freePort(NODE_IP, [30000, 32767])
+  const a = await nameServer('127.0.63.37', 'a')
+  await world.create(
+    'services',
+    service('np', {
+      clusterIP: '127.0.63.6',
+      type: 'NodePort',
+      ports: [{ name: 'web', port: 80, nodePort }],
+    }),
+  )
+  await world.create(
+    'endpoints',
+    endpoints('np', [{ addresses: [{ ip: '127.0.63.37' }], ports: [{ name: 'web', port: a }] }]),
+  )
+  const first = proxier(world, clock, '', await kernel(), NODE_IP)
+  const second = proxier(world, clock, '', await kernel(), '127.0.63.21')
+  first.start()
+  await first.synced()
+  second.start()
+  await second.synced()
+  assert.is(ipt.connect('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`)
+  assert.is(ipt.connect('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`)
+  clock.advance(60_000) // both resync
+  await first.synced()
+  await second.synced()
+  assert.is(ipt.connect('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`, 'the first peer’s NodePort survives')
+  assert.is(ipt.connect('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`, 'the second peer’s too')
+  await first.stop()
   await second.stop()
 })
 

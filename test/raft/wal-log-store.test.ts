@@ -78,6 +78,24 @@ test('a damaged record that is not the tail of the last file fails the open', ()
     }
   }))
 
+test('a flipped bit in the last file with intact records after it fails the open (not a torn write)', () =>
+  withDir(async (dir) => {
+    const wal = await WalLogStore.open(dir)
+    for (let i = 1; i <= 5; i++) await wal.storeLogs([entry(i)])
+    await wal.close()
+    const [file] = files(dir)
+    const path = join(dir, file!)
+    const bytes = readFileSync(path)
+    bytes[200] = bytes[200]! ^ 0x01 // inside the second record's body
+    writeFileSync(path, bytes)
+    try {
+      await WalLogStore.open(dir)
+      assert.unreachable('opened a damaged log')
+    } catch (err) {
+      assert.is((err as Error).name, 'WalCorruptError')
+    }
+  }))
+
 test('replacements and deletions replay across reopen', () =>
   withDir(async (dir) => {
     const wal = await WalLogStore.open(dir)
