@@ -16,6 +16,8 @@
  *   SHOAL_BENCH_CPU_PROF=/tmp/prof make bench B=api   # each peer also writes a --cpu-prof profile there
  *   SHOAL_BENCH_API_SHOAL_ONLY=1 make bench B=api     # Shoal alone (quick iterations; no figures file)
  *   SHOAL_BENCH_API_SHOAL_ONLY=many make bench B=api  # ... and only the 64 clients (=one: only the one client)
+ *   SHOAL_BENCH_WARMUP_MS=3000 SHOAL_BENCH_MEASURE_MS=10000 make bench B=api  # other windows
+ *   SHOAL_BENCH_NODE_FLAGS='--trace-gc' make bench B=api  # Node.js flags for the peers
  */
 
 import '../../src/util/polyfill.js'
@@ -33,8 +35,8 @@ const COMMAND = 'make bench B=api'
 const SHOAL_BLOCK = 42
 const ETCD_BLOCK = 43
 const MANY_CLIENTS = 64
-const WARMUP_MS = 500
-const MEASURE_MS = 5000
+const WARMUP_MS = Number(process.env.SHOAL_BENCH_WARMUP_MS ?? 500)
+const MEASURE_MS = Number(process.env.SHOAL_BENCH_MEASURE_MS ?? 5000)
 const REQUEST_TIMEOUT_MS = 5000
 const VALUE_BYTES = 100
 const CONFIGMAPS_PATH = '/api/v1/namespaces/default/configmaps'
