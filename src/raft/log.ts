@@ -24,6 +24,15 @@ export interface LogEntry {
   appendedAtMs?: number
 }
 
+/** How a write may be made; a store free to ignore it. */
+export interface StoreLogsOptions {
+  /**
+   * The caller's thread has better things to do than wait for the disk (a leader, which also
+   * serves the cluster's writes): write through a thread pool if the store can.
+   */
+  offThread?: boolean
+}
+
 /**
  * Durable storage for log entries. Indexes in the store are contiguous from `firstIndex()`
  * to `lastIndex()`; both are 0 when the store is empty.
@@ -39,7 +48,7 @@ export interface LogStore {
   /** Entries from `min` to `max` inclusive, stopping early at the first missing one. */
   getLogs?(min: number, max: number): Promise<LogEntry[]>
   /** Stores entries (replacing any at the same indexes), durably, atomically as a batch. */
-  storeLogs(entries: LogEntry[]): Promise<void>
+  storeLogs(entries: LogEntry[], options?: StoreLogsOptions): Promise<void>
   /** Deletes entries from `min` to `max` inclusive. */
   deleteRange(min: number, max: number): Promise<void>
 }

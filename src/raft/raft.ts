@@ -1241,7 +1241,9 @@ export class Raft extends EventEmitter {
         await this.beforeLeaderWrite()
       }
       this.assertRunning()
-      await this.logStore.storeLogs(entries)
+      // One entry is an idle leader: written in place, the quickest. More are a busy one,
+      // whose thread is worth more than the hand-off to a thread pool and back.
+      await this.logStore.storeLogs(entries, { offThread: entries.length > 1 })
     } catch (err) {
       if (this.isShutdown()) return
       // Forget the entries we failed to keep, so that we never acknowledge them to the next

@@ -1,14 +1,15 @@
 /**
- * `WalLogStore`: Raft's log as a write-ahead log of its own — segment files of records
- * appended with one `write` and one `fdatasync` per batch, synchronously, on the caller's
- * thread.
+ * `WalLogStore`: Raft's log as a write-ahead log of its own — segment files of records, one
+ * `write` and one `fdatasync` per batch.
  *
  * Why not LevelDB (LevelStore, which keeps Raft's stable state): a synced LevelDB batch goes
  * through libuv's thread pool, and on the small VMs Shoal targets the two thread hand-offs and
  * LevelDB's own work cost about 330 µs of CPU per batch, where a `write` + `fdatasync` made
  * in place costs about 70 µs (and no wake-up of another thread). A Raft batch is one such call
- * on the leader and on every follower, on every write's path. The event loop waits for the
- * disk during the sync (~0.1–0.2 ms, once per batch, not per entry).
+ * on the leader and on every follower, on every write's path. So a write is made in place, the
+ * event loop waiting for the disk (~0.1–0.2 ms), unless the caller asks for `offThread` — a
+ * busy leader, whose event loop also serves the cluster's writes, and is worth more than the
+ * hand-offs (docs/BENCHMARKS.md). Writes run one at a time, in call order, either way.
  *
  * Layout: files `NNNNNNNNNNNN.wal` (a sequence number) in one directory, each a run of records
  *
@@ -28,6 +29,7 @@
 import {
   closeSync,
   existsSync,
+  fdatasync,
   fdatasyncSync,
   fsyncSync,
   ftruncateSync,
@@ -37,10 +39,12 @@ import {
   readFileSync,
   readSync,
   unlinkSync,
+  write,
   writeSync,
 } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type { LogEntry, LogStore } from './log.js'
+import { promisify } from 'node:util'
+import type { LogEntry, LogStore, StoreLogsOptions } from './log.js'
 import { decodeLogEntry, encodeLogEntry, readUint64, writeUint64 } from './log-codec.js'
 
 const HEADER_BYTES = 8
@@ -50,6 +54,8 @@ const KIND_DELETION = 2
 const MAX_BODY_BYTES = 256 * 1024 * 1024
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 const SEGMENT_NAME = /^(\d{12})\.wal$/
+const writeAsync = promisify(write)
+const fdatasyncAsync = promisify(fdatasync)
 
 /** The files hold bytes this store did not write (or damage beyond a torn last write). */
 export class WalCorruptError extends Error {
@@ -144,6 +150,8 @@ export class WalLogStore implements LogStore {
   private first = 0
   private last = 0
   private closed = false
+  /** The tail of the writes in flight, or null when none is. */
+  private queue: Promise<void> | null = null
 
   private constructor(
     private readonly dir: string,
@@ -166,9 +174,11 @@ export class WalLogStore implements LogStore {
     return store
   }
 
+  /** Waits for the writes in flight, then closes the files. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.queue
     this.closeFiles()
   }
 
@@ -195,7 +205,7 @@ export class WalLogStore implements LogStore {
     return out
   }
 
-  async storeLogs(entries: LogEntry[]): Promise<void> {
+  async storeLogs(entries: LogEntry[], options: StoreLogsOptions = {}): Promise<void> {
     if (entries.length === 0) return
     // Encoded (and checked) before anything is written: a bad entry stores nothing of its batch.
     const records = entries.map((entry) => {
@@ -204,31 +214,66 @@ export class WalLogStore implements LogStore {
       }
       return record(KIND_ENTRY, encodeLogEntry(entry))
     })
-    const segment = this.append(Buffer.concat(records))
-    let offset = segment.size - records.reduce((s, r) => s + r.length, 0)
-    entries.forEach((entry, i) => {
-      this.forget(entry.index)
-      this.locations.set(entry.index, { segment, offset, length: records[i]!.length })
-      segment.live++
-      offset += records[i]!.length
-      if (this.first === 0 || entry.index < this.first) this.first = entry.index
-      if (entry.index > this.last) this.last = entry.index
-    })
+    const bytes = Buffer.concat(records)
+    const note = ([segment, start]: [Segment, number]): void => {
+      let offset = start
+      entries.forEach((entry, i) => {
+        this.forget(entry.index)
+        this.locations.set(entry.index, { segment, offset, length: records[i]!.length })
+        segment.live++
+        offset += records[i]!.length
+        if (this.first === 0 || entry.index < this.first) this.first = entry.index
+        if (entry.index > this.last) this.last = entry.index
+      })
+    }
+    if (options.offThread) return this.enqueue(async () => note(await this.appendOffThread(bytes)))
+    return this.enqueue(() => note(this.append(bytes)))
   }
 
   /** Deletes `min..max` with one synced record; its cost is what the log holds in the range. */
-  async deleteRange(min: number, max: number): Promise<void> {
-    if (this.closed) throw new WalClosedError()
-    const lo = Math.max(min, this.first)
-    const hi = Math.min(max, this.last)
-    if (this.last === 0 || lo > hi) return
-    const payload = new Uint8Array(16)
-    const view = new DataView(payload.buffer)
-    writeUint64(view, 0, lo, 'deleteRange min')
-    writeUint64(view, 8, hi, 'deleteRange max')
-    this.append(record(KIND_DELETION, payload))
-    this.applyDeletion(lo, hi)
-    this.dropDeadSegments()
+  deleteRange(min: number, max: number): Promise<void> {
+    return this.enqueue(() => {
+      const lo = Math.max(min, this.first)
+      const hi = Math.min(max, this.last)
+      if (this.last === 0 || lo > hi) return
+      const payload = new Uint8Array(16)
+      const view = new DataView(payload.buffer)
+      writeUint64(view, 0, lo, 'deleteRange min')
+      writeUint64(view, 8, hi, 'deleteRange max')
+      this.append(record(KIND_DELETION, payload))
+      this.applyDeletion(lo, hi)
+      this.dropDeadSegments()
+    })
+  }
+
+  /**
+   * Runs writes one at a time, in call order: at once (synchronously) when none is in flight,
+   * else after the last one settles.
+   */
+  private enqueue(task: () => void | Promise<void>): Promise<void> {
+    if (this.closed) return Promise.reject(new WalClosedError())
+    if (this.queue === null) {
+      let result: void | Promise<void>
+      try {
+        result = task()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return result instanceof Promise ? this.track(result) : Promise.resolve()
+    }
+    return this.track(this.queue.then(task))
+  }
+
+  private track(write: Promise<void>): Promise<void> {
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.queue = settled
+    void settled.then(() => {
+      if (this.queue === settled) this.queue = null
+    })
+    return write
   }
 
   // ---------------------------------------------------------------- internals
@@ -248,31 +293,64 @@ export class WalLogStore implements LogStore {
   }
 
   /** Writes `bytes` at the end of the current file (a new one when it is full) and syncs it. */
-  private append(bytes: Buffer): Segment {
+  /** The file the next `length` bytes go to: the current one, or a new one when it is full. */
+  private segmentFor(length: number): Segment {
     if (this.closed) throw new WalClosedError()
-    let segment = this.segments.at(-1)
-    if (!segment || (segment.size > 0 && segment.size + bytes.length > this.segmentBytes)) {
-      segment = this.newSegment((segment?.seq ?? 0) + 1)
+    const segment = this.segments.at(-1)
+    if (!segment || (segment.size > 0 && segment.size + length > this.segmentBytes)) {
+      return this.newSegment((segment?.seq ?? 0) + 1)
     }
+    return segment
+  }
+
+  /** Writes `bytes` at the end of the log and syncs it, in place: [file, offset]. */
+  private append(bytes: Buffer): [Segment, number] {
+    const segment = this.segmentFor(bytes.length)
+    const start = segment.size
     try {
       let written = 0
       while (written < bytes.length) {
-        written += writeSync(segment.fd, bytes, written, bytes.length - written, segment.size + written)
+        written += writeSync(segment.fd, bytes, written, bytes.length - written, start + written)
       }
       fdatasyncSync(segment.fd)
     } catch (err) {
-      // Whatever part of it reached the file must not outlive the failure: a later, shorter
-      // write would leave it behind its own records, to be read as damage (or as entries Raft
-      // gave up) on the next open.
-      try {
-        ftruncateSync(segment.fd, segment.size)
-      } catch {
-        // The disk is failing; the next write tries again.
-      }
+      this.cutAfterFailure(segment, start)
       throw err
     }
-    segment.size += bytes.length
-    return segment
+    segment.size = start + bytes.length
+    return [segment, start]
+  }
+
+  /** The same through libuv's thread pool, this thread free while the disk syncs. */
+  private async appendOffThread(bytes: Buffer): Promise<[Segment, number]> {
+    const segment = this.segmentFor(bytes.length)
+    const start = segment.size
+    try {
+      let written = 0
+      while (written < bytes.length) {
+        const r = await writeAsync(segment.fd, bytes, written, bytes.length - written, start + written)
+        written += r.bytesWritten
+      }
+      await fdatasyncAsync(segment.fd)
+    } catch (err) {
+      this.cutAfterFailure(segment, start)
+      throw err
+    }
+    segment.size = start + bytes.length
+    return [segment, start]
+  }
+
+  /**
+   * Whatever part of a failed write reached the file must not outlive the failure: a later,
+   * shorter write would leave it behind its own records, to be read as damage (or as entries
+   * Raft gave up) on the next open.
+   */
+  private cutAfterFailure(segment: Segment, size: number): void {
+    try {
+      ftruncateSync(segment.fd, size)
+    } catch {
+      // The disk is failing; the next write tries again.
+    }
   }
 
   private newSegment(seq: number): Segment {

@@ -31,14 +31,17 @@ logStoreSuite('LevelStore', async () => {
   }
 })
 
-/** A WalLogStore for the log, with stable values in memory (the daemon keeps those in LevelDB). */
-function walWithStable(wal: WalLogStore, stable: InmemStore): LogStore & StableStore {
+/**
+ * A WalLogStore for the log, with stable values in memory (the daemon keeps those in LevelDB);
+ * `offThread`: every batch written through the thread pool (as a busy leader's are).
+ */
+function walWithStable(wal: WalLogStore, stable: InmemStore, offThread: boolean): LogStore & StableStore {
   return {
     firstIndex: () => wal.firstIndex(),
     lastIndex: () => wal.lastIndex(),
     getLog: (i) => wal.getLog(i),
     getLogs: (a, b) => wal.getLogs(a, b),
-    storeLogs: (e) => wal.storeLogs(e),
+    storeLogs: (e) => wal.storeLogs(e, { offThread }),
     deleteRange: (a, b) => wal.deleteRange(a, b),
     set: (k, v) => stable.set(k, v),
     get: (k) => stable.get(k),
@@ -47,24 +50,29 @@ function walWithStable(wal: WalLogStore, stable: InmemStore): LogStore & StableS
   }
 }
 
-logStoreSuite('WalLogStore', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'shoal-wal-store-'))
-  const stable = new InmemStore()
-  // Small files, so that the suite crosses file boundaries too.
-  let wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
-  return {
-    store: walWithStable(wal, stable),
-    async reopen() {
-      await wal.close()
-      wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
-      return walWithStable(wal, stable)
-    },
-    async close() {
-      await wal.close()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
-})
+for (const [name, offThread] of [
+  ['WalLogStore, writes in place', false],
+  ['WalLogStore, writes through the thread pool', true],
+] as const) {
+  logStoreSuite(name, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-wal-store-'))
+    const stable = new InmemStore()
+    // Small files, so that the suite crosses file boundaries too.
+    let wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
+    return {
+      store: walWithStable(wal, stable, offThread),
+      async reopen() {
+        await wal.close()
+        wal = await WalLogStore.open(dir, { segmentBytes: 4096 })
+        return walWithStable(wal, stable, offThread)
+      },
+      async close() {
+        await wal.close()
+        await rm(dir, { recursive: true, force: true })
+      },
+    }
+  })
+}
 
 async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
   try {

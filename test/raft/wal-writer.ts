@@ -19,7 +19,8 @@ for (;;) {
     type: LogType.Command,
     data: new Uint8Array(50 + ((next + i) % 300)).fill((next + i) % 256),
   }))
-  await wal.storeLogs(batch)
+  // Every other batch through the thread pool, as a busy leader writes them.
+  await wal.storeLogs(batch, { offThread: size % 2 === 0 })
   next += size
   process.stdout.write(`${next - 1}\n`)
 }
