@@ -796,17 +796,20 @@ export class ProcessRuntime implements Runtime {
     const record = await this.readConfig(id)
     if (!record) throw new Error(`no container ${id}`)
     const path = join(this.containerDir(id), 'log')
-    // As the kubelet reads CRI logs: the last tailLines lines, then those since sinceMs.
-    const startOffset = options.tailLines !== undefined ? await tailOffset(path, options.tailLines) : 0
+    const exited = async (): Promise<boolean> => {
+      const start = await this.readStart(id)
+      return start !== undefined && (await this.hasExited(id, start))
+    }
+    // As the kubelet reads CRI logs: the last tailLines lines, then those since sinceMs. A last
+    // line without its newline is one being written while the container runs (not a line yet),
+    // or, once it has exited, the last thing it wrote.
+    const startOffset =
+      options.tailLines !== undefined ? await tailOffset(path, options.tailLines, await exited()) : 0
     const format = (stored: string): string | undefined => {
       const line = parseLogLine(stored)
       if (options.sinceMs !== undefined && line.ms < options.sinceMs) return undefined
       if (!options.timestamps || !line.ns) return `${line.text}\n`
       return `${nanosTimestamp(line.ns)} ${line.text}\n`
-    }
-    const exited = async (): Promise<boolean> => {
-      const start = await this.readStart(id)
-      return start !== undefined && (await this.hasExited(id, start))
     }
     const gen = this.logLines(path, startOffset, options, exited)
     return Readable.from(
@@ -1164,9 +1167,10 @@ export class ProcessRuntime implements Runtime {
           await file.close()
         }
       }
-      // Exited before this read began: everything it wrote has been read.
+      // Exited before this read began: everything it wrote has been read. Not following a
+      // running container: a last line still being written is left out, not cut in half.
       if (done) {
-        if (pending) yield pending
+        if (pending && (options.follow || (await exited()))) yield pending
         return
       }
       if (options.signal?.aborted) return
@@ -1252,7 +1256,7 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
 }
 
 /** The offset of the start of the last `lines` lines of the file (0 if it has fewer). */
-async function tailOffset(path: string, lines: number): Promise<number> {
+async function tailOffset(path: string, lines: number, partialLastLineCounts: boolean): Promise<number> {
   const file = await open(path, 'r').catch(() => undefined)
   if (!file) return 0
   try {
@@ -1261,17 +1265,18 @@ async function tailOffset(path: string, lines: number): Promise<number> {
     const chunk = Buffer.alloc(64 * 1024)
     let end = size
     let seen = 0
-    // A last line without its newline yet counts as a line.
+    // A last line without its newline counts as a line only when `partialLastLineCounts`.
     let skipFinal = true
     while (end > 0) {
       const start = Math.max(0, end - chunk.length)
       const { bytesRead } = await file.read(chunk, 0, end - start, start)
       for (let i = bytesRead - 1; i >= 0; i--) {
         if (chunk[i] !== 0x0a) {
-          skipFinal = false
+          if (partialLastLineCounts) skipFinal = false
           continue
         }
-        if (skipFinal && start + i === size - 1) {
+        // The first newline from the end ends the last line that counts: not a separator.
+        if (skipFinal) {
           skipFinal = false
           continue
         }

@@ -1,6 +1,15 @@
 import '../../src/util/polyfill.js'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -507,6 +516,29 @@ test('every timestamper that works here stamps lines; tail and since select them
     assert.is((await readAll(await rt.logs(id, { follow: true, timestamps: false }))).split('\n').length, 5)
     await rt.removeSandbox(box.id)
   }
+})
+
+test('a log line still being written is left out of a running container’s logs, not cut in half', async () => {
+  const node = 'partial-line'
+  const rt = makeRuntime(node)
+  const sb = sandboxConfig()
+  const box = await rt.runSandbox(sb)
+  const id = await rt.createContainer(box.id, containerConfig(sb, 'main', "printf 'one\\ntwo\\n'; sleep 30"))
+  await rt.startContainer(id)
+  const read = (options: { tailLines?: number } = {}) =>
+    rt.logs(id, { follow: false, timestamps: false, ...options }).then(readAll)
+  await eventually('two lines', async () => ((await read()) === 'one\ntwo\n' ? true : undefined))
+  // As the timestamper leaves it between two writes of one line.
+  const [uid, name, attempt] = id.split('.')
+  const log = join(stateDirOf(node), 'pods', uid!, 'containers', `${name}-${attempt}`, 'log')
+  appendFileSync(log, `${Date.now()}000000 thr`)
+  assert.is(await read(), 'one\ntwo\n')
+  assert.is(await read({ tailLines: 1 }), 'two\n')
+  assert.is(await read({ tailLines: 2 }), 'one\ntwo\n')
+  appendFileSync(log, 'ee\n')
+  assert.is(await read({ tailLines: 1 }), 'three\n')
+  await rt.stopContainer(id, 5000)
+  await rt.removeSandbox(box.id)
 })
 
 test('a mount is refused without root; ignored limits do not fail the create', async () => {

@@ -241,7 +241,7 @@ export function podScenarios(test: Test, c: AgentCluster, k: Kubectl, runtime: '
       { encoding: 'utf8', timeout: 20_000 },
     )
     assert.is(viaShoal.status, 0, viaShoal.stderr)
-    assert.match(viaShoal.stdout, /^tick \d+\n$/)
+    assert.match(viaShoal.stdout, /^tick \d+\n$/, JSON.stringify(viaShoal.stdout))
     const bad = await k.run(1, ['logs', 'ticker', '-c', 'nope'])
     assert.is.not(bad.code, 0)
     assert.match(bad.stderr, /container nope is not valid/)
