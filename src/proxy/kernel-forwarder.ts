@@ -10,7 +10,7 @@
  * leaves its rules behind, still forwarding to the endpoints it last knew, until the peer
  * that takes its listener over rewrites them (about a second); rules of service addresses
  * that no longer exist are removed by any peer of the cluster at its resync
- * (`removeStale`).
+ * (`resync`).
  *
  * Every change is one `iptables-restore --noflush` (atomic) plus a check-then-add of the one
  * jump rule; all calls of one forwarder run one at a time.
@@ -31,7 +31,7 @@ import {
   renderPostrouting,
   renderService,
 } from './kernel-rules.js'
-import type { ListenerSpec } from './service-rules.js'
+import { type ListenerSpec, sameBackends, sameListenerConfig } from './service-rules.js'
 
 export interface KernelForwarderOptions {
   iptables: Iptables
@@ -41,7 +41,7 @@ export interface KernelForwarderOptions {
 }
 
 interface Applied {
-  text: string
+  spec: ListenerSpec
   jump: string[]
   chains: string[]
 }
@@ -68,6 +68,11 @@ export class KernelForwarder {
     return [...this.applied.keys()]
   }
 
+  /** True when this forwarder wrote the rules of `key` and has not removed them. */
+  isApplied(key: string): boolean {
+    return this.applied.has(key)
+  }
+
   /**
    * Creates the cluster's chains and hooks them into the built-in ones (idempotent, shared by
    * the peers of the host). Answers null when done, or why the kernel data path cannot be
@@ -78,55 +83,51 @@ export class KernelForwarder {
   }
 
   private async setUpNow(): Promise<string | null> {
-    {
-      const ipt = this.o.iptables
-      const { services, postrouting } = baseChains(this.o.tag)
-      let probe: Awaited<ReturnType<Iptables['run']>>
-      try {
-        probe = await ipt.run(['-t', 'nat', '-S', 'OUTPUT'])
-      } catch (err) {
-        return `iptables cannot run: ${(err as Error).message}`
-      }
-      if (probe.code !== 0) return `iptables -t nat failed (${probe.code}): ${probe.stderr.trim()}`
-      for (const chain of [services, postrouting]) {
-        const made = await ipt.run(['-t', 'nat', '-N', chain])
-        if (made.code !== 0 && !/exists/i.test(made.stderr)) {
-          return `iptables -N ${chain} failed (${made.code}): ${made.stderr.trim()}`
-        }
-      }
-      await this.restore(renderPostrouting(this.o.tag))
-      for (const [builtin, ...rule] of hookRules(this.o.tag)) {
-        const check = await ipt.run(['-t', 'nat', '-C', builtin!, ...rule])
-        if (check.code === 0) continue
-        const insert = await ipt.run(['-t', 'nat', '-I', builtin!, ...rule])
-        if (insert.code !== 0)
-          return `iptables -I ${builtin} failed (${insert.code}): ${insert.stderr.trim()}`
-      }
-      this.ready = true
-      return null
+    const ipt = this.o.iptables
+    const { services, postrouting } = baseChains(this.o.tag)
+    let probe: Awaited<ReturnType<Iptables['run']>>
+    try {
+      probe = await ipt.run(['-t', 'nat', '-S', 'OUTPUT'])
+    } catch (err) {
+      return `iptables cannot run: ${(err as Error).message}`
     }
+    if (probe.code !== 0) return `iptables -t nat failed (${probe.code}): ${probe.stderr.trim()}`
+    for (const chain of [services, postrouting]) {
+      const made = await ipt.run(['-t', 'nat', '-N', chain])
+      if (made.code !== 0 && !/exists/i.test(made.stderr)) {
+        return `iptables -N ${chain} failed (${made.code}): ${made.stderr.trim()}`
+      }
+    }
+    await this.restore(renderPostrouting(this.o.tag))
+    for (const hook of hookRules(this.o.tag)) {
+      const failed = await ensureRule(ipt, '-I', hook)
+      if (failed) return failed
+    }
+    this.ready = true
+    return null
   }
 
   /** Writes (or rewrites) the rules of one service address; nothing when they are unchanged. */
   apply(spec: ListenerSpec): Promise<void> {
     return this.serial(async () => {
       if (!this.ready || !kernelCanServe(spec)) return
-      const text = renderService(this.o.tag, spec)
       const previous = this.applied.get(spec.key)
-      if (previous?.text === text) return
-      await this.restore(text)
+      // Every sync offers every serving listener: only a changed one is rendered and written.
+      if (
+        previous &&
+        sameBackends(previous.spec.backends, spec.backends) &&
+        sameListenerConfig(previous.spec, spec)
+      )
+        return
+      await this.restore(renderService(this.o.tag, spec))
       const jump = jumpRule(this.o.tag, spec)
-      const ipt = this.o.iptables
-      if ((await ipt.run(['-t', 'nat', '-C', ...jump])).code !== 0) {
-        const added = await ipt.run(['-t', 'nat', '-A', ...jump])
-        if (added.code !== 0)
-          throw new IptablesError(`iptables -A failed (${added.code}): ${added.stderr.trim()}`)
-      }
+      const failed = await ensureRule(this.o.iptables, '-A', jump)
+      if (failed) throw new IptablesError(failed)
       const chains = chainsOf(this.o.tag, spec)
       // Endpoint chains of endpoints that left (affinity) are no longer jumped to: delete them.
       const gone = (previous?.chains ?? []).filter((c) => !chains.includes(c))
       if (gone.length > 0) await this.restore(renderDeletion(gone))
-      this.applied.set(spec.key, { text, jump, chains })
+      this.applied.set(spec.key, { spec, jump, chains })
     })
   }
 
@@ -136,66 +137,49 @@ export class KernelForwarder {
       const applied = this.applied.get(key)
       if (!applied) return
       this.applied.delete(key)
-      await this.deleteJump(applied.jump)
+      await deleteEvery(this.o.iptables, applied.jump)
       await this.restore(renderDeletion(applied.chains))
     })
   }
 
   /** Removes every rule this forwarder wrote (the peer stops). */
   async removeAll(): Promise<void> {
-    for (const key of this.appliedKeys()) await this.remove(key)
+    for (const key of [...this.applied.keys()]) await this.remove(key)
   }
 
   /**
-   * Forgets the rules it wrote that are no longer on the host (an operator flushed the nat
-   * table, another cluster's clean-up), so that the next `apply` writes them again.
+   * The periodic check, from one listing of the cluster's jumps: rules this forwarder wrote
+   * that are no longer on the host (an operator flushed the nat table, another cluster's
+   * clean-up) are forgotten, so that the next `apply` writes them again (the whole set-up too
+   * when the cluster's chain itself is gone); rules of service addresses `wanted` says no to
+   * are removed, whoever wrote them (a peer killed while serving a service deleted since).
    */
-  recheck(): Promise<void> {
+  resync(wanted: (host: string, port: number) => boolean): Promise<void> {
     return this.serial(async () => {
-      if (!this.ready || this.applied.size === 0) return
-      const listing = await this.o.iptables.run(['-t', 'nat', '-S', baseChains(this.o.tag).services])
+      if (!this.ready) return
+      const ipt = this.o.iptables
+      const listing = await ipt.run(['-t', 'nat', '-S', baseChains(this.o.tag).services])
       if (listing.code !== 0) {
-        // The chain itself is gone: set everything up again.
         this.applied.clear()
         this.ready = false
         const failed = await this.setUpNow()
         if (failed) this.o.logger.warn({ reason: failed }, 'kernel data path lost')
         return
       }
-      const present = new Set(parseJumps(this.o.tag, listing.stdout).map((j) => j.chain))
+      const jumps = parseJumps(this.o.tag, listing.stdout)
+      const present = new Set(jumps.map((j) => j.chain))
       for (const [key, applied] of this.applied)
         if (!present.has(applied.chains[0]!)) this.applied.delete(key)
-    })
-  }
-
-  /**
-   * Removes the rules of service addresses `wanted` says no to, whoever wrote them: those of a
-   * peer killed while serving a service deleted since.
-   */
-  removeStale(wanted: (host: string, port: number) => boolean): Promise<void> {
-    return this.serial(async () => {
-      if (!this.ready) return
-      const ipt = this.o.iptables
-      const listing = await ipt.run(['-t', 'nat', '-S', baseChains(this.o.tag).services])
-      if (listing.code !== 0) return
-      for (const jump of parseJumps(this.o.tag, listing.stdout)) {
-        const key = `TCP/${jump.host}:${jump.port}`
+      for (const jump of jumps) {
         if (wanted(jump.host, jump.port)) continue
         const own = await ipt.run(['-t', 'nat', '-S', jump.chain])
         const chains = [jump.chain, ...(own.code === 0 ? parseEndpointChains(this.o.tag, own.stdout) : [])]
-        await this.deleteJump(jump.rule)
+        await deleteEvery(ipt, jump.rule)
         await this.restore(renderDeletion(chains))
-        this.applied.delete(key)
+        this.applied.delete(`TCP/${jump.host}:${jump.port}`)
         this.o.logger.info({ address: `${jump.host}:${jump.port}` }, 'removed kernel rules of a gone service')
       }
     })
-  }
-
-  private async deleteJump(rule: string[]): Promise<void> {
-    // Two peers racing to add may have added it twice: delete until none is left.
-    for (let i = 0; i < 8; i++) {
-      if ((await this.o.iptables.run(['-t', 'nat', '-D', ...rule])).code !== 0) return
-    }
   }
 
   private async restore(text: string): Promise<void> {
@@ -212,12 +196,21 @@ export class KernelForwarder {
   }
 }
 
+/** Adds `rule` (`[chain, ...args]` of the nat table) with `op` unless present: null, or why not. */
+async function ensureRule(iptables: Iptables, op: '-A' | '-I', rule: string[]): Promise<string | null> {
+  if ((await iptables.run(['-t', 'nat', '-C', ...rule])).code === 0) return null
+  const added = await iptables.run(['-t', 'nat', op, ...rule])
+  return added.code === 0 ? null : `iptables ${op} ${rule[0]} failed (${added.code}): ${added.stderr.trim()}`
+}
+
+/** Deletes `rule` until none is left (two peers racing to add it may have added it twice). */
+async function deleteEvery(iptables: Iptables, rule: string[]): Promise<void> {
+  for (let i = 0; i < 8; i++) if ((await iptables.run(['-t', 'nat', '-D', ...rule])).code !== 0) return
+}
+
 /** Removes every chain and hook of cluster `tag` from the host (tests and benchmarks, once their peers are gone). */
 export async function removeClusterRules(iptables: Iptables, tag: string): Promise<void> {
-  for (const [builtin, ...rule] of hookRules(tag)) {
-    for (let i = 0; i < 8; i++)
-      if ((await iptables.run(['-t', 'nat', '-D', builtin!, ...rule])).code !== 0) break
-  }
+  for (const hook of hookRules(tag)) await deleteEvery(iptables, hook)
   const listing = await iptables.run(['-t', 'nat', '-S'])
   if (listing.code !== 0) return
   const chains = parseClusterChains(tag, listing.stdout)

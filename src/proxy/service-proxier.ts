@@ -118,9 +118,7 @@ export class ServiceProxier {
         portName: e.spec.portName,
         state: e.claim.status,
         backends: e.spec.backends.length,
-        dataPath: this.o.kernel?.appliedKeys().includes(e.spec.key)
-          ? ('kernel' as const)
-          : ('proxy' as const),
+        dataPath: this.o.kernel?.isApplied(e.spec.key) ? ('kernel' as const) : ('proxy' as const),
       }))
       .sort((a, b) => (a.key < b.key ? -1 : 1))
   }
@@ -212,18 +210,16 @@ export class ServiceProxier {
     if (!kernel) return
     try {
       if (resync) {
-        await kernel.recheck()
         // Another peer of this host has NodePorts on its own address: a NodePort still in use
         // is wanted whatever its address.
         const specs = [...desired.values()].filter((s) => s.protocol === 'TCP')
         const keys = new Set(specs.map((s) => s.key))
         const nodePorts = new Set(specs.filter((s) => !s.clusterIp).map((s) => s.port))
-        await kernel.removeStale((host, port) => keys.has(`TCP/${host}:${port}`) || nodePorts.has(port))
+        await kernel.resync((host, port) => keys.has(`TCP/${host}:${port}`) || nodePorts.has(port))
       }
-      const applied = new Set(kernel.appliedKeys())
       for (const entry of this.entries.values()) {
         if (entry.claim.status === 'serving' && kernel.carries(entry.spec)) await kernel.apply(entry.spec)
-        else if (applied.has(entry.spec.key)) await kernel.remove(entry.spec.key)
+        else if (kernel.isApplied(entry.spec.key)) await kernel.remove(entry.spec.key)
       }
     } catch (err) {
       this.kernelFailed(err)

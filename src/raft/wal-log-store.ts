@@ -218,12 +218,8 @@ export class WalLogStore implements LogStore {
     const note = ([segment, start]: [Segment, number]): void => {
       let offset = start
       entries.forEach((entry, i) => {
-        this.forget(entry.index)
-        this.locations.set(entry.index, { segment, offset, length: records[i]!.length })
-        segment.live++
+        this.place(entry.index, { segment, offset, length: records[i]!.length })
         offset += records[i]!.length
-        if (this.first === 0 || entry.index < this.first) this.first = entry.index
-        if (entry.index > this.last) this.last = entry.index
       })
     }
     if (options.offThread) return this.enqueue(async () => note(await this.appendOffThread(bytes)))
@@ -366,6 +362,15 @@ export class WalLogStore implements LogStore {
     syncDirectory(this.dir)
   }
 
+  /** Records where the entry of `index` now is (replacing any earlier one), counting it in. */
+  private place(index: number, at: Location): void {
+    this.forget(index)
+    this.locations.set(index, at)
+    at.segment.live++
+    if (this.first === 0 || index < this.first) this.first = index
+    if (index > this.last) this.last = index
+  }
+
   /** Drops the location of `index` (replaced or deleted), counting it out of its file. */
   private forget(index: number): void {
     const old = this.locations.get(index)
@@ -463,11 +468,7 @@ export class WalLogStore implements LogStore {
       } catch (err) {
         throw new WalCorruptError(`${segment.path}: entry at ${offset}: ${(err as Error).message}`)
       }
-      this.forget(entry.index)
-      this.locations.set(entry.index, { segment, offset, length: total })
-      segment.live++
-      if (this.first === 0 || entry.index < this.first) this.first = entry.index
-      if (entry.index > this.last) this.last = entry.index
+      this.place(entry.index, { segment, offset, length: total })
     } else if (body[0] === KIND_DELETION && length === 17) {
       const view = new DataView(body.buffer, body.byteOffset + 1, 16)
       this.applyDeletion(readUint64(view, 0, 'deletion min'), readUint64(view, 8, 'deletion max'))

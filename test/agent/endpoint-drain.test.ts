@@ -7,6 +7,7 @@ import { LocalStoreClient } from '../../src/store/store-client.js'
 import type { KubeObject } from '../../src/store/types.js'
 import { ManualClock } from '../../src/util/clock.js'
 
+// Addresses here are Endpoints data in an in-memory store: nothing is dialled.
 const NOW = '2026-11-26T00:00:00Z'
 
 function endpoints(ready: string[], notReady: string[] = []): KubeObject {

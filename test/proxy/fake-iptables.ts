@@ -2,7 +2,7 @@
  * An in-memory nat table behind the `Iptables` interface: the commands and the
  * iptables-restore input the kernel data path uses, with iptables' answers (exit 1 for a
  * missing rule or chain, "Chain already exists"), and a walk of a connection through the
- * chains to see where the rules send it (`connect`).
+ * chains to see where the rules would send it (`rewrite`; no socket is ever opened).
  */
 
 import type { Iptables, IptablesResult } from '../../src/util/iptables.js'
@@ -89,10 +89,11 @@ export class FakeIptables implements Iptables {
   }
 
   /**
-   * Where a new TCP connection from `source` to host:port ends up, walking OUTPUT as the
-   * kernel would (nth counters and recent lists kept across calls); null: not rewritten.
+   * Where the rules would send a new TCP connection from `source` to host:port, walking
+   * OUTPUT as the kernel would (nth counters and recent lists kept across calls); null: not
+   * rewritten. Pure bookkeeping: nothing is dialled.
    */
-  connect(source: string, host: string, port: number): { to: string | null; marked: boolean } {
+  rewrite(source: string, host: string, port: number): { to: string | null; marked: boolean } {
     const state = { marked: false }
     const to = this.walk('OUTPUT', source, host, port, state, 0)
     return { to, marked: state.marked }

@@ -14,6 +14,7 @@ import type { ListenerSpec } from '../../src/proxy/service-rules.js'
 import { silentLogger } from '../../src/util/logger.js'
 import { FakeIptables } from './fake-iptables.js'
 
+// Addresses here are rule data for the in-memory nat table (FakeIptables): nothing is dialled.
 const TAG = clusterTag('10.96.0.0/12')
 
 function spec(
@@ -89,15 +90,15 @@ test('new connections go round-robin, exactly, and marked for masquerade', async
   const f = await forwarder(ipt)
   const three = ['10.244.0.2:8080', '10.244.1.3:8080', '10.244.2.4:8080']
   await f.apply(spec('10.96.0.20', 80, three))
-  const seen = Array.from({ length: 9 }, () => ipt.connect('10.244.5.5', '10.96.0.20', 80))
+  const seen = Array.from({ length: 9 }, () => ipt.rewrite('10.244.5.5', '10.96.0.20', 80))
   assert.equal(
     seen.map((s) => s.to),
     [...three, ...three, ...three],
   )
   assert.ok(seen.every((s) => s.marked))
   // Another address or port is not touched.
-  assert.is(ipt.connect('10.244.5.5', '10.96.0.20', 81).to, null)
-  assert.is(ipt.connect('10.244.5.5', '10.96.0.21', 80).to, null)
+  assert.is(ipt.rewrite('10.244.5.5', '10.96.0.20', 81).to, null)
+  assert.is(ipt.rewrite('10.244.5.5', '10.96.0.21', 80).to, null)
 })
 
 test('endpoint changes replace the rules in one restore; unchanged rules are not rewritten', async () => {
@@ -108,7 +109,7 @@ test('endpoint changes replace the rules in one restore; unchanged rules are not
   const before = ipt.calls.length
   await f.apply(spec('10.96.0.20', 80, ['10.244.1.3:8080']))
   assert.is(ipt.calls.length, before, 'unchanged: no iptables call')
-  for (let i = 0; i < 4; i++) assert.is(ipt.connect('c', '10.96.0.20', 80).to, '10.244.1.3:8080')
+  for (let i = 0; i < 4; i++) assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, '10.244.1.3:8080')
   assert.is(parseJumps(TAG, (await ipt.run(['-t', 'nat', '-S', baseChains(TAG).services])).stdout).length, 1)
 })
 
@@ -116,7 +117,7 @@ test('no endpoints: the connection is left to the proxy’s own listener', async
   const ipt = new FakeIptables()
   const f = await forwarder(ipt)
   await f.apply(spec('10.96.0.20', 80, []))
-  const r = ipt.connect('c', '10.96.0.20', 80)
+  const r = ipt.rewrite('c', '10.96.0.20', 80)
   assert.is(r.to, null)
   assert.is(r.marked, false)
 })
@@ -126,9 +127,9 @@ test('ClientIP affinity: a client stays with its endpoint, others still rotate',
   const f = await forwarder(ipt)
   const affinity = { sessionAffinity: 'ClientIP' as const, affinityTimeoutMs: 60_000 }
   await f.apply(spec('10.96.0.20', 80, ['10.244.0.2:8080', '10.244.1.3:8080'], affinity))
-  const first = ipt.connect('10.244.9.1', '10.96.0.20', 80).to
-  for (let i = 0; i < 5; i++) assert.is(ipt.connect('10.244.9.1', '10.96.0.20', 80).to, first)
-  const other = ipt.connect('10.244.9.2', '10.96.0.20', 80).to
+  const first = ipt.rewrite('10.244.9.1', '10.96.0.20', 80).to
+  for (let i = 0; i < 5; i++) assert.is(ipt.rewrite('10.244.9.1', '10.96.0.20', 80).to, first)
+  const other = ipt.rewrite('10.244.9.2', '10.96.0.20', 80).to
   assert.is.not(other, first)
   assert.match(renderService(TAG, spec('10.96.0.20', 80, ['10.244.0.2:8080'], affinity)), /--seconds 60 /)
   // An endpoint that leaves takes its chain with it.
@@ -142,39 +143,39 @@ test('remove: the jump and the chains go; removeAll takes everything this peer w
   await f.apply(spec('10.96.0.20', 80, ['10.244.0.2:8080']))
   await f.apply(spec('10.96.0.21', 80, ['10.244.0.2:8080'], { sessionAffinity: 'ClientIP' }))
   await f.remove('TCP/10.96.0.20:80')
-  assert.is(ipt.connect('c', '10.96.0.20', 80).to, null)
+  assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, null)
   assert.equal(f.appliedKeys(), ['TCP/10.96.0.21:80'])
   await f.removeAll()
   assert.equal(ipt.ownChains(), [baseChains(TAG).postrouting, baseChains(TAG).services].sort())
   assert.equal(ipt.chains.get(baseChains(TAG).services), [])
 })
 
-test('removeStale: rules of a gone service, written by a peer that was killed, are removed by another', async () => {
+test('resync: rules of a gone service, written by a peer that was killed, are removed by another', async () => {
   const ipt = new FakeIptables()
   const killed = await forwarder(ipt)
   await killed.apply(spec('10.96.0.20', 80, ['10.244.0.2:8080']))
   await killed.apply(spec('10.96.0.21', 80, ['10.244.0.2:8080'], { sessionAffinity: 'ClientIP' }))
   const survivor = await forwarder(ipt)
-  await survivor.removeStale((host, port) => `${host}:${port}` === '10.96.0.20:80')
-  assert.is(ipt.connect('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
-  assert.is(ipt.connect('c', '10.96.0.21', 80).to, null)
+  await survivor.resync((host, port) => `${host}:${port}` === '10.96.0.20:80')
+  assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
+  assert.is(ipt.rewrite('c', '10.96.0.21', 80).to, null)
   assert.not.ok(ipt.ownChains().some((c) => c.startsWith('SHOAL-E-')))
 })
 
-test('recheck: rules flushed under it are written again at the next apply', async () => {
+test('resync: rules flushed under it are written again at the next apply', async () => {
   const ipt = new FakeIptables()
   const f = await forwarder(ipt)
   const s = spec('10.96.0.20', 80, ['10.244.0.2:8080'])
   await f.apply(s)
   ipt.chains.set(baseChains(TAG).services, []) // an operator's flush
-  await f.recheck()
+  await f.resync(() => true)
   await f.apply(s)
-  assert.is(ipt.connect('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
+  assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
   // The whole chain gone: it is set up again.
   await removeClusterRules(ipt, TAG)
-  await f.recheck()
+  await f.resync(() => true)
   await f.apply(s)
-  assert.is(ipt.connect('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
+  assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
 })
 
 test('clusters on one host keep to their own chains', async () => {
@@ -184,10 +185,10 @@ test('clusters on one host keep to their own chains', async () => {
   const b = await forwarder(ipt, other)
   await a.apply(spec('10.96.0.20', 80, ['10.244.0.2:8080']))
   await b.apply(spec('198.18.40.20', 80, ['10.244.0.3:8080']))
-  await b.removeStale(() => false)
+  await b.resync(() => false)
   await removeClusterRules(ipt, other)
-  assert.is(ipt.connect('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
-  assert.is(ipt.connect('c', '198.18.40.20', 80).to, null)
+  assert.is(ipt.rewrite('c', '10.96.0.20', 80).to, '10.244.0.2:8080')
+  assert.is(ipt.rewrite('c', '198.18.40.20', 80).to, null)
   assert.not.ok(ipt.ownChains().some((c) => c.includes(other)))
 })
 

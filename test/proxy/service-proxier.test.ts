@@ -291,16 +291,18 @@ test('proxier: two peers on one host — one serves, the other takes over when i
   await second.stop()
 })
 
+/** A kernel data path on `ipt` for this file's cluster (its service range 127.0.63.0/24), set up. */
+async function kernelOn(ipt: FakeIptables): Promise<KernelForwarder> {
+  const k = new KernelForwarder({ iptables: ipt, tag: clusterTag('127.0.63.0/24'), logger: silentLogger() })
+  assert.is(await k.setUp(), null)
+  return k
+}
+
 test('proxier with the kernel data path: the serving peer writes the rules, follows endpoints, a takeover rewrites them', async () => {
   const world = new World()
   const clock = new ManualClock(0)
   const ipt = new FakeIptables()
-  const tag = clusterTag('127.0.63.0/24')
-  const kernel = async () => {
-    const k = new KernelForwarder({ iptables: ipt, tag, logger: silentLogger() })
-    assert.is(await k.setUp(), null)
-    return k
-  }
+  const kernel = () => kernelOn(ipt)
   const port = await freePort('127.0.63.5')
   const a = await nameServer('127.0.63.35', 'a')
   await world.create(
@@ -344,7 +346,7 @@ test('proxier with the kernel data path: the serving peer writes the rules, foll
       ['waiting', 'proxy'],
     ],
   )
-  assert.is(ipt.connect('c', '127.0.63.5', port).to, `127.0.63.35:${a}`)
+  assert.is(ipt.rewrite('c', '127.0.63.5', port).to, `127.0.63.35:${a}`)
 
   await world.propose({
     op: 'update',
@@ -355,16 +357,16 @@ test('proxier with the kernel data path: the serving peer writes the rules, foll
     now: world.now,
   })
   await first.synced()
-  const picks = [0, 1, 2, 3].map(() => ipt.connect('c', '127.0.63.5', port).to)
+  const picks = [0, 1, 2, 3].map(() => ipt.rewrite('c', '127.0.63.5', port).to)
   assert.equal(picks.sort(), [`127.0.63.35:${a}`, `127.0.63.35:${a}`, `127.0.63.36:${a}`, `127.0.63.36:${a}`])
 
   // The serving peer stops: its rules go; the other takes the listener and writes them again.
   await first.stop()
-  assert.is(ipt.connect('c', '127.0.63.5', port).to, null)
+  assert.is(ipt.rewrite('c', '127.0.63.5', port).to, null)
   clock.advance(1_000)
   await second.synced()
   assert.equal(second.status()[0]!.dataPath, 'kernel')
-  assert.ok(ipt.connect('c', '127.0.63.5', port).to?.startsWith('127.0.63.3'))
+  assert.ok(ipt.rewrite('c', '127.0.63.5', port).to?.startsWith('127.0.63.3'))
 
   // The service goes: so do its rules.
   await world.propose({
@@ -375,8 +377,8 @@ test('proxier with the kernel data path: the serving peer writes the rules, foll
     now: world.now,
   })
   await second.synced()
-  assert.is(ipt.connect('c', '127.0.63.5', port).to, null)
-  assert.equal(ipt.chains.get(`SHOAL-SVC-${tag}`), [])
+  assert.is(ipt.rewrite('c', '127.0.63.5', port).to, null)
+  assert.equal(ipt.chains.get(`SHOAL-SVC-${clusterTag('127.0.63.0/24')}`), [])
   await second.stop()
 })
 
@@ -384,12 +386,7 @@ test('proxier with the kernel data path: a resync keeps the NodePort rules of th
   const world = new World()
   const clock = new ManualClock(0)
   const ipt = new FakeIptables()
-  const tag = clusterTag('127.0.63.0/24')
-  const kernel = async () => {
-    const k = new KernelForwarder({ iptables: ipt, tag, logger: silentLogger() })
-    assert.is(await k.setUp(), null)
-    return k
-  }
+  const kernel = () => kernelOn(ipt)
   const nodePort = await freePort(NODE_IP, [30000, 32767])
   const a = await nameServer('127.0.63.37', 'a')
   await world.create(
@@ -410,13 +407,13 @@ test('proxier with the kernel data path: a resync keeps the NodePort rules of th
   await first.synced()
   second.start()
   await second.synced()
-  assert.is(ipt.connect('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`)
-  assert.is(ipt.connect('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`)
+  assert.is(ipt.rewrite('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`)
+  assert.is(ipt.rewrite('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`)
   clock.advance(60_000) // both resync
   await first.synced()
   await second.synced()
-  assert.is(ipt.connect('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`, 'the first peer’s NodePort survives')
-  assert.is(ipt.connect('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`, 'the second peer’s too')
+  assert.is(ipt.rewrite('c', NODE_IP, nodePort).to, `127.0.63.37:${a}`, 'the first peer’s NodePort survives')
+  assert.is(ipt.rewrite('c', '127.0.63.21', nodePort).to, `127.0.63.37:${a}`, 'the second peer’s too')
   await first.stop()
   await second.stop()
 })

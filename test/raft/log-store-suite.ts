@@ -6,6 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type LogEntry, type LogStore, LogType, readLogs } from '../../src/raft/log.js'
 import { StableKeys, type StableStore } from '../../src/raft/stable.js'
+import { rejectsWith } from '../support/assertions.js'
 
 /** A store under test and how to dispose of it. */
 export interface LogStoreHarness {
@@ -32,16 +33,6 @@ function range(from: number, to: number, term = 1): LogEntry[] {
 
 async function bounds(store: Store): Promise<[number, number]> {
   return [await store.firstIndex(), await store.lastIndex()]
-}
-
-async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
-  try {
-    await promise
-  } catch (err) {
-    assert.is((err as Error).name, name)
-    return
-  }
-  assert.unreachable(`expected a ${name}`)
 }
 
 /** Registers the shared log-store tests on a uvu suite called `name` and runs it. */

@@ -10,6 +10,7 @@ import { type LogStore, LogType } from '../../src/raft/log.js'
 import { decodeLogEntry, encodeLogEntry, LOG_CODEC_VERSION } from '../../src/raft/log-codec.js'
 import { StableKeys, type StableStore } from '../../src/raft/stable.js'
 import { WalLogStore } from '../../src/raft/wal-log-store.js'
+import { rejectsWith } from '../support/assertions.js'
 import { logStoreSuite } from './log-store-suite.js'
 
 logStoreSuite('InmemStore', async () => ({ store: new InmemStore(), close: async () => {} }))
@@ -72,16 +73,6 @@ for (const [name, offThread] of [
       },
     }
   })
-}
-
-async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
-  try {
-    await promise
-  } catch (err) {
-    assert.is((err as Error).name, name)
-    return
-  }
-  assert.unreachable(`expected a ${name}`)
 }
 
 const entry = (index: number) => ({ index, term: 1, type: LogType.Command, data: Uint8Array.of(index) })

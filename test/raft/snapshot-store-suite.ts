@@ -6,6 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Configuration } from '../../src/raft/configuration.js'
 import { type SnapshotMeta, SnapshotNotFoundError, type SnapshotStore } from '../../src/raft/snapshot.js'
+import { rejectsWith } from '../support/assertions.js'
 
 /** A store under test and how to dispose of it. */
 export interface SnapshotStoreHarness {
@@ -43,16 +44,6 @@ export async function writeSnapshot(
   for (const chunk of chunks) await sink.write(chunk)
   await sink.close()
   return sink.id
-}
-
-async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
-  try {
-    await promise
-  } catch (err) {
-    assert.is((err as Error).name, name)
-    return
-  }
-  assert.unreachable(`expected a ${name}`)
 }
 
 /** The bytes of `chunks`, one after another, in a new array. */

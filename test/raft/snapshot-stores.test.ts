@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { FileSnapshotStore } from '../../src/raft/file-snapshot-store.js'
 import { InmemSnapshotStore } from '../../src/raft/inmem-snapshot-store.js'
 import { ManualClock } from '../../src/util/clock.js'
+import { rejectsWith } from '../support/assertions.js'
 import {
   concat,
   configurationOf,
@@ -41,16 +42,6 @@ async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-async function rejectsWith(promise: Promise<unknown>, name: string): Promise<void> {
-  try {
-    await promise
-  } catch (err) {
-    assert.is((err as Error).name, name)
-    return
-  }
-  assert.unreachable(`expected a ${name}`)
 }
 
 test('FileSnapshotStore: a closed snapshot is <id>/state.bin and <id>/meta.json, with no .tmp left', () =>

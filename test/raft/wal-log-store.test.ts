@@ -10,6 +10,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { type LogEntry, LogType } from '../../src/raft/log.js'
 import { crc32, WalLogStore } from '../../src/raft/wal-log-store.js'
+import { rejectsWith } from '../support/assertions.js'
 
 const entry = (index: number, term = 1, size = 100): LogEntry => ({
   index,
@@ -70,12 +71,7 @@ test('a damaged record that is not the tail of the last file fails the open', ()
     const bytes = readFileSync(path)
     bytes[20] = bytes[20]! ^ 0xff
     writeFileSync(path, bytes)
-    try {
-      await WalLogStore.open(dir, { segmentBytes: 1024 })
-      assert.unreachable('opened a damaged log')
-    } catch (err) {
-      assert.is((err as Error).name, 'WalCorruptError')
-    }
+    await rejectsWith(WalLogStore.open(dir, { segmentBytes: 1024 }), 'WalCorruptError')
   }))
 
 test('a flipped bit in the last file with intact records after it fails the open (not a torn write)', () =>
@@ -88,12 +84,7 @@ test('a flipped bit in the last file with intact records after it fails the open
     const bytes = readFileSync(path)
     bytes[200] = bytes[200]! ^ 0x01 // inside the second record's body
     writeFileSync(path, bytes)
-    try {
-      await WalLogStore.open(dir)
-      assert.unreachable('opened a damaged log')
-    } catch (err) {
-      assert.is((err as Error).name, 'WalCorruptError')
-    }
+    await rejectsWith(WalLogStore.open(dir), 'WalCorruptError')
   }))
 
 test('replacements and deletions replay across reopen', () =>
@@ -136,12 +127,7 @@ test('writes after close reject; an empty last file (a crash just after creating
     await wal.storeLogs([entry(1)])
     await wal.close()
     await wal.close()
-    try {
-      await wal.storeLogs([entry(2)])
-      assert.unreachable('wrote after close')
-    } catch (err) {
-      assert.is((err as Error).name, 'WalClosedError')
-    }
+    await rejectsWith(wal.storeLogs([entry(2)]), 'WalClosedError')
     writeFileSync(join(dir, '000000000009.wal'), '')
     const again = await WalLogStore.open(dir)
     assert.equal([await again.firstIndex(), await again.lastIndex()], [1, 1])
