@@ -40,25 +40,85 @@ test('crc32 is zlib’s', () => {
   assert.is(crc32(new Uint8Array(0)), 0)
 })
 
+const TORN = Buffer.from([0, 0, 0, 200, 1, 2, 3, 4, 1, 9, 9])
+
 test('a write cut short by a crash is dropped on open; what was acknowledged stays', () =>
   withDir(async (dir) => {
-    const wal = await WalLogStore.open(dir)
+    const wal = await WalLogStore.open(dir, { preallocate: false })
     await wal.storeLogs(range(1, 5))
     await wal.close()
     const [file] = files(dir)
     const path = join(dir, file!)
     const whole = statSync(path).size
     // Half a record more, as a crash in the middle of the next write leaves it.
-    appendFileSync(path, Buffer.from([0, 0, 0, 200, 1, 2, 3, 4, 1, 9, 9]))
-    const again = await WalLogStore.open(dir)
+    appendFileSync(path, TORN)
+    const again = await WalLogStore.open(dir, { preallocate: false })
     assert.equal([await again.firstIndex(), await again.lastIndex()], [1, 5])
     assert.equal(await again.getLogs(1, 5), range(1, 5))
-    assert.is(statSync(path).size, whole, 'the torn tail is cut off')
+    assert.ok(
+      readFileSync(path)
+        .subarray(whole)
+        .every((b) => b === 0),
+      'the torn tail is zeroed',
+    )
     await again.storeLogs([entry(6)])
     await again.close()
     const third = await WalLogStore.open(dir)
     assert.equal(await third.getLogs(1, 10), range(1, 6))
     await third.close()
+  }))
+
+test('files are preallocated: zeros past the records, a spare ready for the next file', () =>
+  withDir(async (dir) => {
+    const segmentBytes = 64 * 1024
+    const wal = await WalLogStore.open(dir, { segmentBytes })
+    assert.equal(readdirSync(dir).sort(), ['spare.wal.tmp'], 'the spare is made at open')
+    await wal.storeLogs(range(1, 5))
+    const [first] = files(dir)
+    const path = join(dir, first!)
+    assert.is(statSync(path).size, segmentBytes, 'the spare became the first file, full size')
+    const bytes = readFileSync(path)
+    const used = bytes.length - [...bytes].reverse().findIndex((b) => b !== 0)
+    assert.ok(used > 5 * 100 && used < 5 * 200, `${used} bytes of records`)
+    await wal.close()
+    // A torn write inside the preallocated part (zeros after it), then reopen and go on.
+    const torn = readFileSync(path)
+    TORN.copy(torn, used)
+    writeFileSync(path, torn)
+    const again = await WalLogStore.open(dir, { segmentBytes })
+    assert.equal([await again.firstIndex(), await again.lastIndex()], [1, 5])
+    assert.is(statSync(path).size, segmentBytes, 'zeroed, not cut: the file keeps its blocks')
+    assert.ok(
+      readFileSync(path)
+        .subarray(used)
+        .every((b) => b === 0),
+      'the torn write is zeroed',
+    )
+    // Enough to fill the first file: the next one is the spare, preallocated too.
+    for (let i = 6; i <= 700; i += 5) await again.storeLogs(range(i, i + 4))
+    const names = files(dir)
+    assert.ok(names.length >= 2, names.join(' '))
+    for (const name of names) assert.is(statSync(join(dir, name)).size, segmentBytes, name)
+    await again.close()
+    const third = await WalLogStore.open(dir, { segmentBytes })
+    assert.equal([await third.firstIndex(), await third.lastIndex()], [1, 700])
+    assert.equal(await third.getLogs(1, 700), range(1, 700))
+    await third.close()
+  }))
+
+test('a preallocated file that is not the last one ends at its zeros; damage after them is caught', () =>
+  withDir(async (dir) => {
+    const segmentBytes = 4096
+    const wal = await WalLogStore.open(dir, { segmentBytes })
+    for (let i = 1; i <= 100; i += 5) await wal.storeLogs(range(i, i + 4))
+    await wal.close()
+    const [oldest] = files(dir)
+    const path = join(dir, oldest!)
+    const bytes = readFileSync(path)
+    assert.is(bytes.at(-1), 0, 'the oldest file ends with unused zeros')
+    bytes[bytes.length - 1] = 7
+    writeFileSync(path, bytes)
+    await rejectsWith(WalLogStore.open(dir, { segmentBytes }), 'WalCorruptError')
   }))
 
 test('a damaged record that is not the tail of the last file fails the open', () =>
@@ -123,7 +183,7 @@ test('files fill up and roll over; the oldest go once compaction leaves nothing 
 
 test('writes after close reject; an empty last file (a crash just after creating it) is fine', () =>
   withDir(async (dir) => {
-    const wal = await WalLogStore.open(dir)
+    const wal = await WalLogStore.open(dir, { preallocate: false })
     await wal.storeLogs([entry(1)])
     await wal.close()
     await wal.close()
