@@ -925,6 +925,11 @@ export class ApiServer {
         `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
       )
     }
+    const force = q.get('force')
+    if (force !== null && patchType !== 'apply') {
+      // As Kubernetes answers: force only means something to server-side apply.
+      throw new BadRequestError('force flag is only valid for apply patches')
+    }
     let patch = parseBody(raw, contentType)
     if (patchType !== 'json' && typeof patch === 'object' && patch !== null && !Array.isArray(patch)) {
       patch = this.checkFields(patch as KubeObject, type, q, res)
@@ -967,6 +972,7 @@ export class ApiServer {
       patch,
       subresource: subresource === 'status' ? 'status' : undefined,
       manager: q.get('fieldManager') ?? undefined,
+      ...(force === 'true' ? { force: true } : {}),
       uid: randomUUID(),
       now: this.nowIso(),
     })

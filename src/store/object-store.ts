@@ -26,9 +26,10 @@ import {
   NotFoundError,
   StoreError,
 } from './errors.js'
-import { applyJsonPatch, applyMergePatch, applyServerSideApply, applyStrategicMergePatch } from './patch.js'
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js'
 import { allocateNodePodCidr, DEFAULT_POD_CIDR, parsePodCidr } from './pod-cidr-allocation.js'
 import { type ResourceType, resourceType, SYSTEM_NAMESPACES } from './resources.js'
+import { applyServerSideApply } from './server-side-apply.js'
 import { allocateServiceAddresses, type Cidr, DEFAULT_SERVICE_CIDR, parseCidr } from './service-allocation.js'
 import type { KubeObject, Status } from './types.js'
 import { defaultObjectInPlace, validateObject } from './validation.js'
@@ -60,6 +61,8 @@ export type StoreCommand =
       patch: unknown
       subresource?: 'status'
       manager?: string
+      /** Server-side apply: take over fields other managers own instead of a conflict. */
+      force?: boolean
       uid: string
       now: string
     }
@@ -580,6 +583,13 @@ export class ObjectStore implements FSM {
       delete meta.deletionGracePeriodSeconds
     }
     meta.resourceVersion = old.metadata.resourceVersion
+    // As Kubernetes: an update without managedFields keeps the field owners (an empty list clears them).
+    if (meta.managedFields == null) {
+      if (old.metadata.managedFields) meta.managedFields = clone(old.metadata.managedFields)
+      else delete meta.managedFields
+    } else if (meta.managedFields.length === 0) {
+      delete meta.managedFields
+    }
     const defaulted = subresource === 'status' ? next : defaultObjectInPlace(next)
     validateObject(defaulted, { isCreate: false, old })
     if (rt.kind === 'Service' && subresource !== 'status') {
@@ -621,6 +631,7 @@ export class ObjectStore implements FSM {
         cmd.patch,
         rt.kind,
         cmd.manager ?? 'unknown',
+        { force: cmd.force === true, now: cmd.now },
       ) as KubeObject
       if (!old) {
         const created = { ...merged, metadata: { ...merged.metadata, name: cmd.name } }

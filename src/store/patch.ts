@@ -1,7 +1,7 @@
 /**
- * The four ways a Kubernetes client changes an object in place, as pure functions: JSON merge
- * patch (RFC 7386), JSON patch (RFC 6902), strategic merge patch (Kubernetes' merge-key aware
- * merge, which `kubectl apply` sends) and a minimal server-side apply.
+ * The three patch formats a Kubernetes client changes an object with, as pure functions: JSON
+ * merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch (Kubernetes'
+ * merge-key aware merge, which `kubectl apply` sends). Server-side apply: server-side-apply.ts.
  *
  * Every function takes JSON values (as `JSON.parse` returns them), never mutates its inputs and
  * returns a fresh value that shares nothing with them. A malformed patch is a `BadRequestError`
@@ -12,51 +12,17 @@
  */
 
 import { BadRequestError, StoreError } from './errors.js'
-
-/** A JSON object as `JSON.parse` returns it. */
-type JsonObject = { [key: string]: unknown }
-
-// ---------------------------------------------------------------------------------------------
-// JSON helpers. Keys are read with `Object.hasOwn` and written with `defineProperty`, so keys
-// like `__proto__` or `constructor` are plain data and never reach a prototype.
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function own(obj: JsonObject, key: string): unknown {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined
-}
-
-function setOwn(obj: JsonObject, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true })
-}
-
-function cloneJson(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(cloneJson)
-  if (!isObject(value)) return value
-  const copy: JsonObject = {}
-  for (const [key, child] of Object.entries(value)) setOwn(copy, key, cloneJson(child))
-  return copy
-}
-
-function jsonEqual(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i]))
-  }
-  if (isObject(a)) {
-    if (!isObject(b)) return false
-    const keys = Object.keys(a)
-    return (
-      keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]))
-    )
-  }
-  return a === b
-}
-
-function isPrimitive(value: unknown): boolean {
-  return value === null || (typeof value !== 'object' && typeof value !== 'function')
-}
+import {
+  childPath,
+  cloneJson,
+  hasMergeKey,
+  isObject,
+  isPrimitive,
+  type JsonObject,
+  jsonEqual,
+  own,
+  setOwn,
+} from './json-value.js'
 
 // ---------------------------------------------------------------------------------------------
 // RFC 7386 JSON merge patch
@@ -344,10 +310,6 @@ function smpError(path: string, message: string): BadRequestError {
   return new BadRequestError(`strategic merge patch${path ? ` at ${path}` : ''}: ${message}`)
 }
 
-function childPath(path: string, key: string): string {
-  return path ? `${path}.${key}` : key
-}
-
 /**
  * Applies a Kubernetes strategic merge patch to an object of `kind` (one of the core/v1 kinds
  * with a schema; others are 415 UnsupportedMediaType, as Kubernetes answers for custom
@@ -511,10 +473,6 @@ function keyOf(item: unknown, mergeKey: string | undefined): unknown {
 function indexIn(list: readonly unknown[], item: unknown, mergeKey: string | undefined): number {
   const key = keyOf(item, mergeKey)
   return list.findIndex((x) => keyOf(x, mergeKey) === key)
-}
-
-function hasMergeKey(item: unknown, mergeKey: string): item is JsonObject {
-  return isObject(item) && Object.hasOwn(item, mergeKey)
 }
 
 /** Stable sort of `items` by their position in `order`; items not in `order` go last. */
@@ -693,138 +651,4 @@ function smpSetElementOrder(
   const merged = smpMergeList(live ?? [], patchValue ?? [], strategy, path)
   const [inOrder, serverOnly] = partition(merged, order, mergeKey)
   return normalizeElementOrder(inOrder, serverOnly, order, live ?? [], mergeKey)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server-side apply (minimal)
-
-/**
- * A minimal server-side apply (`application/apply-patch+yaml`, kubectl-compat.md §3.3): merges
- * `applied` into `live` with the strategic-merge keys of `kind` — applied values win, maps merge
- * recursively, keyed lists merge item by item (live order kept, new items appended in applied
- * order), `metadata.finalizers` merges as a set, other lists are replaced, `null` removes a
- * field — or creates the object from `applied` when `live` is undefined. A kind without a
- * schema has every list atomic (as custom resources without list-type markers do).
- * `metadata.managedFields` keeps other managers' entries and gets one coarse `Apply` entry for
- * `manager` (replacing that manager's previous `Apply` entry; `time` is left out, there being no
- * clock here). Directive keys (`$…`) are unknown fields here and rejected.
- *
- * What real server-side apply does and this does not: it records which fields each manager set
- * (`fieldsV1`), answers 409 Conflict when an apply changes a field another manager owns (unless
- * `force=true`), removes fields the same manager applied before and has now dropped, shares
- * ownership of fields set to the same value, keys some lists by several fields (container and
- * Service ports by port and protocol), and honours `x-kubernetes-list-type` of custom resources.
- * Because managedFields stay coarse (`fieldsV1: {}`), kubectl never starts its CSA→SSA
- * migration against this server.
- */
-export function applyServerSideApply(
-  live: unknown | undefined,
-  applied: unknown,
-  kind: string,
-  manager: string,
-): unknown {
-  if (!isObject(applied)) throw new BadRequestError('apply: the applied configuration must be a JSON object')
-  if (manager === '') throw new BadRequestError('apply: fieldManager is required for apply patch')
-  if (live !== undefined && !isObject(live))
-    throw new BadRequestError('apply: the live object must be a JSON object')
-  const appliedMeta = own(applied, 'metadata')
-  const appliedManaged = isObject(appliedMeta) ? own(appliedMeta, 'managedFields') : undefined
-  if (
-    appliedManaged !== undefined &&
-    appliedManaged !== null &&
-    !(Array.isArray(appliedManaged) && appliedManaged.length === 0)
-  ) {
-    throw new BadRequestError('apply: metadata.managedFields must be nil')
-  }
-
-  const schema = strategicMergeSchemaFor(kind)
-  const liveMeta = live === undefined ? undefined : own(live, 'metadata')
-  const liveManaged = isObject(liveMeta) ? own(liveMeta, 'managedFields') : undefined
-  const result = ssaMergeMap(live === undefined ? undefined : live, applied, schema, '')
-
-  const apiVersion = own(applied, 'apiVersion')
-  const entry: JsonObject = {
-    manager,
-    operation: 'Apply',
-    apiVersion: typeof apiVersion === 'string' ? apiVersion : 'v1',
-    fieldsType: 'FieldsV1',
-    fieldsV1: {},
-  }
-  const entries = Array.isArray(liveManaged) ? liveManaged.map(cloneJson) : []
-  const mine = entries.findIndex((e) => isObject(e) && e.manager === manager && e.operation === 'Apply')
-  if (mine >= 0) entries[mine] = entry
-  else entries.push(entry)
-  const meta = own(result, 'metadata')
-  const metadata: JsonObject = isObject(meta) ? meta : {}
-  setOwn(metadata, 'managedFields', entries)
-  setOwn(result, 'metadata', metadata)
-  return result
-}
-
-/** Merges `applied` into a copy of `live` (undefined: into an empty map). */
-function ssaMergeMap(
-  live: JsonObject | undefined,
-  applied: JsonObject,
-  schema: PatchSchema | undefined,
-  path: string,
-): JsonObject {
-  const result: JsonObject = {}
-  if (live !== undefined)
-    for (const [key, value] of Object.entries(live)) setOwn(result, key, cloneJson(value))
-  for (const [key, value] of Object.entries(applied)) {
-    const where = childPath(path, key)
-    if (key.startsWith('$')) throw new BadRequestError(`apply: unknown field ${JSON.stringify(where)}`)
-    if (value === null) {
-      delete result[key]
-      continue
-    }
-    const strategy = schema?.[key]
-    const current = own(result, key)
-    if (isObject(value)) {
-      setOwn(
-        result,
-        key,
-        ssaMergeMap(isObject(current) ? current : undefined, value, strategy?.fields, where),
-      )
-    } else if (Array.isArray(value)) {
-      setOwn(result, key, ssaMergeList(Array.isArray(current) ? current : [], value, strategy, where))
-    } else {
-      setOwn(result, key, value)
-    }
-  }
-  return result
-}
-
-function ssaMergeList(
-  live: unknown[],
-  applied: unknown[],
-  strategy: FieldStrategy | undefined,
-  path: string,
-): unknown[] {
-  const mergeKey = strategy?.mergeKey
-  if (strategy?.primitiveSet) {
-    if (!applied.every(isPrimitive)) throw new BadRequestError(`apply: ${path} must hold primitive values`)
-    const out = [...live]
-    for (const item of applied) if (!out.includes(item)) out.push(item)
-    return out
-  }
-  if (mergeKey === undefined) return applied.map(cloneJson)
-  const out = [...live]
-  const seen = new Set<unknown>()
-  applied.forEach((item, i) => {
-    if (!hasMergeKey(item, mergeKey)) {
-      throw new BadRequestError(
-        `apply: ${path}[${i}] must be an object with the key ${JSON.stringify(mergeKey)}`,
-      )
-    }
-    const key = item[mergeKey]
-    if (seen.has(key))
-      throw new BadRequestError(`apply: ${path} has duplicate entries for ${mergeKey}=${JSON.stringify(key)}`)
-    seen.add(key)
-    const at = out.findIndex((x) => hasMergeKey(x, mergeKey) && x[mergeKey] === key)
-    const where = `${path}[${mergeKey}=${JSON.stringify(key)}]`
-    if (at >= 0) out[at] = ssaMergeMap(out[at] as JsonObject, item, strategy?.fields, where)
-    else out.push(ssaMergeMap(undefined, item, strategy?.fields, where))
-  })
-  return out
 }

@@ -197,6 +197,15 @@ test('malformed JSON or YAML in a raw request: 400 BadRequest Status', async () 
     'BadRequest',
     'server-side apply with broken YAML',
   )
+  st = assertStatus(
+    await c.request(1, 'PATCH', `${NS}/configmaps/seed-cm?force=true`, '{"data":{"x":"y"}}', 10_000, {
+      'content-type': 'application/merge-patch+json',
+    }),
+    400,
+    'BadRequest',
+    'force on a merge patch',
+  )
+  assert.match(st.message!, 'force flag is only valid for apply')
   assertStatus(
     await c.request(1, 'DELETE', `${NS}/configmaps/seed-cm`, '{"propagationPolicy":', 10_000, JSON_TYPE),
     400,

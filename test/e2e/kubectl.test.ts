@@ -804,6 +804,48 @@ test('kubectl delete: -f, by name, -l; a missing object is NotFound unless --ign
   }
 })
 
+test('kubectl apply --server-side: two field managers, a conflict naming the field, --force-conflicts, a dropped field removed', async () => {
+  const manifest = (name: string, data: Record<string, string>) =>
+    writeManifest(
+      manifests,
+      name,
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n${Object.keys(data).length ? 'data:\n' : ''}${Object.entries(
+        data,
+      )
+        .map(([key, value]) => `  ${key}: "${value}"\n`)
+        .join('')}`,
+    )
+  try {
+    const ci = manifest('ssa-ci.yaml', { mode: 'fast', region: 'eu' })
+    assert.is(
+      await k.ok(1, ['apply', '--server-side', '--field-manager=ci', '-f', ci]),
+      'configmap/ssa serverside-applied\n',
+    )
+    // Another manager changing ci's field: kubectl prints the conflict and fails.
+    const ops = manifest('ssa-ops.yaml', { mode: 'safe' })
+    const conflict = await k.run(2, ['apply', '--server-side', '--field-manager=ops', '-f', ops])
+    assert.is(conflict.code, 1)
+    assert.match(conflict.stderr, 'conflict with "ci"')
+    assert.match(conflict.stderr, '.data.mode')
+    assert.equal((await k.json<KubeObject>(3, ['get', 'cm', 'ssa'])).data, { mode: 'fast', region: 'eu' })
+    // --force-conflicts takes the field over.
+    await k.ok(3, ['apply', '--server-side', '--field-manager=ops', '--force-conflicts', '-f', ops])
+    // ci drops region (nobody else has it: it goes) and keeps its mode (now ops', so it stays ops' value).
+    await k.ok(1, ['apply', '--server-side', '--field-manager=ci', '-f', manifest('ssa-ci2.yaml', {})])
+    for (const i of PEERS) {
+      const cm = await k.json<KubeObject>(i, ['get', 'cm', 'ssa', '--show-managed-fields'])
+      assert.equal(cm.data, { mode: 'safe' }, `peer ${i}`)
+      assert.equal(
+        cm.metadata.managedFields?.map((e) => (e as { manager: string }).manager),
+        ['ops'],
+        `peer ${i}: ci has nothing left`,
+      )
+    }
+  } finally {
+    await k.run(1, ['delete', 'cm', 'ssa', '--ignore-not-found'])
+  }
+})
+
 test('two writers PUT the same resourceVersion through two peers: one 200, one 409, only the winner changed it', async () => {
   const path = '/api/v1/namespaces/default/replicationcontrollers/redis-master'
   const json = { 'content-type': 'application/json' }

@@ -236,33 +236,67 @@ test('patches: merge for labels, strategic keeps list items, scale, and a missin
   assert.is(badScale.code, 409)
 })
 
-test('server-side apply creates when absent and merges when present', () => {
+test('server-side apply creates when absent and merges when present; conflicts change nothing; force', () => {
   const h = harness()
-  const created = h.apply({
-    op: 'patch',
-    resource: 'configmaps',
-    namespace: 'default',
-    name: 'cfg',
-    patchType: 'apply',
-    patch: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: { a: '1' } },
-    manager: 'kubectl',
-    uid: 'uid-cfg',
-    now: NOW,
-  })
+  const applyCommand = (manager: string, data: Record<string, string>, force?: boolean) =>
+    ({
+      op: 'patch',
+      resource: 'configmaps',
+      namespace: 'default',
+      name: 'cfg',
+      patchType: 'apply',
+      patch: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data },
+      manager,
+      ...(force ? { force } : {}),
+      uid: 'uid-cfg',
+      now: NOW,
+    }) as const
+  const created = h.apply(applyCommand('kubectl', { a: '1' }))
   assert.ok(created.ok && created.created)
-  const merged = h.ok({
-    op: 'patch',
-    resource: 'configmaps',
-    namespace: 'default',
-    name: 'cfg',
-    patchType: 'apply',
-    patch: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' }, data: { b: '2' } },
-    manager: 'kubectl',
-    uid: 'x',
-    now: NOW,
-  })
+  // Another manager's fields merge in.
+  const merged = h.ok(applyCommand('ops', { b: '2' }))
   assert.equal(merged.data, { a: '1', b: '2' })
   assert.is(merged.metadata.uid, 'uid-cfg')
+  // kubectl drops a (it goes) and sets c; b stays, it is ops'.
+  const third = h.ok(applyCommand('kubectl', { c: '3' }))
+  assert.equal(third.data, { b: '2', c: '3' })
+  assert.equal(
+    third.metadata.managedFields?.map((e) => (e as { fieldsV1: unknown }).fieldsV1),
+    [{ 'f:data': { 'f:c': {} } }, { 'f:data': { 'f:b': {} } }],
+  )
+  // kubectl changing ops' b: 409 naming the field, and the store unchanged.
+  const conflict = h.fail(applyCommand('kubectl', { b: '9', c: '3' }))
+  assert.is(conflict.code, 409)
+  assert.is(conflict.message, 'Apply failed with 1 conflict: conflict with "ops" using v1: .data.b')
+  assert.equal(conflict.details?.causes?.[0], {
+    reason: 'FieldManagerConflict',
+    message: 'conflict with "ops" using v1',
+    field: '.data.b',
+  })
+  assert.is(h.store.get('configmaps', 'default', 'cfg'), third)
+  const forced = h.ok(applyCommand('kubectl', { b: '9', c: '3' }, true))
+  assert.equal(forced.data, { b: '9', c: '3' })
+  assert.equal(forced.metadata.managedFields?.length, 1, 'ops owned nothing more')
+  // A PUT without managedFields keeps the owners; an empty list clears them.
+  const { managedFields: _, ...metaWithout } = forced.metadata
+  const updated = h.ok({
+    op: 'update',
+    resource: 'configmaps',
+    namespace: 'default',
+    name: 'cfg',
+    object: { ...forced, metadata: metaWithout, data: { b: '9', c: '4' } },
+    now: NOW,
+  })
+  assert.equal(updated.metadata.managedFields, forced.metadata.managedFields)
+  const cleared = h.ok({
+    op: 'update',
+    resource: 'configmaps',
+    namespace: 'default',
+    name: 'cfg',
+    object: { ...updated, metadata: { ...updated.metadata, managedFields: [] } },
+    now: NOW,
+  })
+  assert.is(cleared.metadata.managedFields, undefined)
 })
 
 test('delete: preconditions, graceful pods on a node, finalizers, namespaces take their objects along', () => {

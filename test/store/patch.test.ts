@@ -5,10 +5,10 @@ import { StoreError } from '../../src/store/errors.js'
 import {
   applyJsonPatch,
   applyMergePatch,
-  applyServerSideApply,
   applyStrategicMergePatch,
   strategicMergeSchemaFor,
 } from '../../src/store/patch.js'
+import { applyServerSideApply } from '../../src/store/server-side-apply.js'
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -903,12 +903,35 @@ function appliedRc(image: string): Json {
   }
 }
 
-const APPLY_ENTRY = (manager: string) => ({
+/** The fields appliedRc sets, as Kubernetes writes them in managedFields. */
+const APPLIED_RC_FIELDS = {
+  'f:metadata': { 'f:labels': { 'f:app': {} } },
+  'f:spec': {
+    'f:replicas': {},
+    'f:selector': { 'f:app': {} },
+    'f:template': {
+      'f:metadata': { 'f:labels': { 'f:app': {} } },
+      'f:spec': {
+        'f:containers': {
+          'k:{"name":"api"}': {
+            '.': {},
+            'f:name': {},
+            'f:image': {},
+            'f:args': {},
+            'f:env': { 'k:{"name":"MODE"}': { '.': {}, 'f:name': {}, 'f:value': {} } },
+          },
+        },
+      },
+    },
+  },
+}
+
+const APPLY_ENTRY = (manager: string, fieldsV1: Json = APPLIED_RC_FIELDS) => ({
   manager,
   operation: 'Apply',
   apiVersion: 'v1',
   fieldsType: 'FieldsV1',
-  fieldsV1: {},
+  fieldsV1,
 })
 
 test('ssa: creates the object from the applied configuration when absent', () => {
@@ -919,7 +942,7 @@ test('ssa: creates the object from the applied configuration when absent', () =>
   assert.equal(result, expected)
 })
 
-test('ssa: merges into the live object with merge keys; applied values win; managedFields coarse', () => {
+test('ssa: merges into the live object with merge keys; applied values win; the manager owns what it set', () => {
   const live = liveApiRc() as {
     metadata: Json
     spec: { template: { spec: { containers: Json[] } } }
@@ -985,7 +1008,22 @@ test('ssa: merges into the live object with merge keys; applied values win; mana
       fieldsType: 'FieldsV1',
       fieldsV1: {},
     },
-    APPLY_ENTRY('kubectl'),
+    APPLY_ENTRY('kubectl', {
+      ...APPLIED_RC_FIELDS,
+      'f:metadata': { 'f:labels': { 'f:tier': {} }, 'f:finalizers': { 'v:"example.com/other"': {} } },
+      'f:spec': {
+        ...APPLIED_RC_FIELDS['f:spec'],
+        'f:template': {
+          ...APPLIED_RC_FIELDS['f:spec']['f:template'],
+          'f:spec': {
+            'f:containers': {
+              ...APPLIED_RC_FIELDS['f:spec']['f:template']['f:spec']['f:containers'],
+              'k:{"name":"metrics"}': { '.': {}, 'f:name': {}, 'f:image': {} },
+            },
+          },
+        },
+      },
+    }),
   ])
   const again = applyServerSideApply(result, appliedRc('nginx:1.27'), 'ReplicationController', 'other') as {
     metadata: Json

@@ -1,0 +1,460 @@
+/**
+ * Server-side apply (`application/apply-patch+yaml`, kubectl-compat.md §3.3) with field
+ * ownership, as Kubernetes' structured-merge-diff keeps it in `metadata.managedFields`:
+ *
+ * - Each apply records the fields its configuration sets as the manager's `Apply` entry
+ *   (`fieldsV1`: `f:<field>`, `k:{"name":"web"}` for an item of a keyed list with `.` for the
+ *   item itself, `v:<value>` for a member of a set list).
+ * - An apply that changes a field another manager owns is a 409 Conflict naming each field
+ *   (`Apply failed with 1 conflict: conflict with "ci" using v1: .spec.replicas`), unless
+ *   `force` takes the fields over. Setting a field to the value it has already is no
+ *   conflict: the field is then shared.
+ * - A field the manager applied before and has dropped from its configuration is removed from
+ *   the object, unless another manager owns it too (it then stays, theirs).
+ * - Merging: applied values win, maps merge recursively, keyed lists (the strategic-merge keys
+ *   of patch.ts) merge item by item (live order kept, new items appended in applied order),
+ *   `metadata.finalizers` merges as a set, other lists are replaced, `null` removes a field;
+ *   with no live object the configuration is the new object.
+ *
+ * What this does not do (named so nobody relies on it): writes other than apply (create,
+ * update, merge/JSON/strategic patches) do not record `Update` entries or take fields over, so
+ * ownership is tracked among appliers only — an update between two applies is overwritten by
+ * the next apply without a conflict. `Update` entries a client wrote into managedFields itself
+ * are honoured as owners. Lists are keyed by one field (Kubernetes keys container and Service
+ * ports by port and protocol), and custom resources' `x-kubernetes-list-type` is unknown.
+ * Identity and system fields (apiVersion, kind, metadata.name/namespace/uid/…) and `status`
+ * are never owned.
+ */
+
+import { BadRequestError, StoreError } from './errors.js'
+import {
+  childPath,
+  cloneJson,
+  hasMergeKey,
+  isObject,
+  isPrimitive,
+  type JsonObject,
+  jsonEqual,
+  own,
+  setOwn,
+} from './json-value.js'
+import { type FieldStrategy, type PatchSchema, strategicMergeSchemaFor } from './patch.js'
+import type { StatusCause } from './types.js'
+
+// ---------------------------------------------------------------------------------------------
+// Field sets
+
+/**
+ * A set of field paths as a tree: `owned` when the path ending here is in the set; children by
+ * path element (`f:name`, `k:{"name":"web"}`, `v:"x"`).
+ */
+export class FieldSet {
+  owned = false
+  readonly children = new Map<string, FieldSet>()
+
+  child(element: string): FieldSet {
+    let c = this.children.get(element)
+    if (!c) {
+      c = new FieldSet()
+      this.children.set(element, c)
+    }
+    return c
+  }
+
+  /** Every path in the set, as its elements. */
+  paths(prefix: string[] = [], out: string[][] = []): string[][] {
+    if (this.owned) out.push(prefix)
+    for (const [element, c] of this.children) c.paths([...prefix, element], out)
+    return out
+  }
+
+  /** The node at `path`, if the tree has one. */
+  at(path: readonly string[]): FieldSet | undefined {
+    let node: FieldSet | undefined = this
+    for (const element of path) {
+      node = node.children.get(element)
+      if (!node) return undefined
+    }
+    return node
+  }
+
+  has(path: readonly string[]): boolean {
+    return this.at(path)?.owned === true
+  }
+
+  /** True when the set holds `path` or any path below it. */
+  reaches(path: readonly string[]): boolean {
+    const node = this.at(path)
+    return node !== undefined && (node.owned || node.paths().length > 0)
+  }
+
+  /** Takes `path` out of the set (its parents stay as they are). */
+  remove(path: readonly string[]): void {
+    const node = this.at(path)
+    if (node) node.owned = false
+  }
+
+  isEmpty(): boolean {
+    return this.paths().length === 0
+  }
+
+  /** The `fieldsV1` JSON of the set. */
+  toFieldsV1(): JsonObject {
+    const out: JsonObject = {}
+    if (this.owned && this.children.size > 0) setOwn(out, '.', {})
+    for (const [element, c] of this.children) {
+      if (c.owned || !c.isEmpty()) setOwn(out, element, c.toFieldsV1())
+    }
+    return out
+  }
+
+  /** Reads `fieldsV1`; anything that is not an object of objects reads as no fields. */
+  static fromFieldsV1(value: unknown): FieldSet {
+    const set = new FieldSet()
+    if (!isObject(value)) return set
+    const keys = Object.keys(value)
+    if (keys.length === 0) set.owned = true
+    for (const key of keys) {
+      if (key === '.') set.owned = true
+      else set.children.set(key, FieldSet.fromFieldsV1(value[key]))
+    }
+    return set
+  }
+}
+
+/** Top-level and metadata fields that say which object this is, or that the system sets. */
+const UNOWNED_TOP = new Set(['apiVersion', 'kind', 'status'])
+const UNOWNED_METADATA = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'selfLink',
+])
+
+/** The fields an applied configuration sets (what its manager comes to own). */
+export function fieldsOfApplied(applied: JsonObject, schema: PatchSchema | undefined): FieldSet {
+  const set = new FieldSet()
+  for (const [key, value] of Object.entries(applied)) {
+    if (UNOWNED_TOP.has(key)) continue
+    if (key === 'metadata' && isObject(value)) {
+      const meta = set.child('f:metadata')
+      for (const [mk, mv] of Object.entries(value)) {
+        if (!UNOWNED_METADATA.has(mk)) addValue(meta.child(`f:${mk}`), mv, schema?.metadata?.fields?.[mk])
+      }
+      continue
+    }
+    addValue(set.child(`f:${key}`), value, schema?.[key])
+  }
+  return set
+}
+
+function addValue(node: FieldSet, value: unknown, strategy: FieldStrategy | undefined): void {
+  if (isObject(value)) {
+    const keys = Object.keys(value)
+    if (keys.length === 0) node.owned = true
+    for (const key of keys) addValue(node.child(`f:${key}`), value[key], strategy?.fields?.[key])
+    return
+  }
+  if (Array.isArray(value) && strategy?.mergeKey !== undefined) {
+    const mergeKey = strategy.mergeKey
+    for (const item of value) {
+      if (!hasMergeKey(item, mergeKey)) continue
+      const itemNode = node.child(itemElement(mergeKey, item[mergeKey]))
+      itemNode.owned = true
+      for (const [key, child] of Object.entries(item)) {
+        addValue(itemNode.child(`f:${key}`), child, strategy.fields?.[key])
+      }
+    }
+    return
+  }
+  if (Array.isArray(value) && strategy?.primitiveSet) {
+    for (const item of value) node.child(`v:${JSON.stringify(item)}`).owned = true
+    return
+  }
+  node.owned = true // a scalar, null, or an atomic list
+}
+
+function itemElement(mergeKey: string, key: unknown): string {
+  return `k:${JSON.stringify({ [mergeKey]: key })}`
+}
+
+/** Where a path element leads inside `value`: the child, or undefined when absent. */
+function step(value: unknown, element: string): { found: boolean; value?: unknown; index?: number } {
+  if (element.startsWith('f:')) {
+    const key = element.slice(2)
+    return isObject(value) && Object.hasOwn(value, key)
+      ? { found: true, value: value[key] }
+      : { found: false }
+  }
+  if (!Array.isArray(value)) return { found: false }
+  let wanted: unknown
+  try {
+    wanted = JSON.parse(element.slice(2))
+  } catch {
+    return { found: false }
+  }
+  const index = element.startsWith('k:')
+    ? value.findIndex(
+        (item) =>
+          isObject(wanted) &&
+          isObject(item) &&
+          Object.entries(wanted).every(([k, v]) => Object.hasOwn(item, k) && jsonEqual(item[k], v)),
+      )
+    : element.startsWith('v:')
+      ? value.findIndex((item) => jsonEqual(item, wanted))
+      : -1
+  return index >= 0 ? { found: true, value: value[index], index } : { found: false }
+}
+
+function valueAt(root: unknown, path: readonly string[]): { found: boolean; value?: unknown } {
+  let cur: { found: boolean; value?: unknown } = { found: true, value: root }
+  for (const element of path) {
+    cur = step(cur.value, element)
+    if (!cur.found) return cur
+  }
+  return cur
+}
+
+/** Removes the field, list item or set member at `path` from `root` (in place), if there. */
+function removeAt(root: unknown, path: readonly string[]): void {
+  const parent = valueAt(root, path.slice(0, -1))
+  if (!parent.found) return
+  const last = path[path.length - 1]!
+  const target = step(parent.value, last)
+  if (!target.found) return
+  if (last.startsWith('f:')) delete (parent.value as JsonObject)[last.slice(2)]
+  else (parent.value as unknown[]).splice(target.index!, 1)
+}
+
+/** A path as Kubernetes prints it in a conflict: `.spec.containers[name="web"].image`. */
+export function formatPath(path: readonly string[]): string {
+  return path
+    .map((element) => {
+      const body = element.slice(2)
+      if (element.startsWith('f:')) return `.${body}`
+      if (element.startsWith('v:')) return `[=${body}]`
+      try {
+        const key = JSON.parse(body) as JsonObject
+        return `[${Object.entries(key)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(',')}]`
+      } catch {
+        return `[${body}]`
+      }
+    })
+    .join('')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apply
+
+export interface ApplyOptions {
+  /** Take over fields other managers own instead of failing with a conflict. */
+  force?: boolean
+  /** The time of the write, recorded in the manager's entry (`time`). */
+  now?: string
+}
+
+/** 409 for an apply that would change fields other managers own. */
+export class ApplyConflictError extends StoreError {
+  override name = 'ApplyConflictError'
+  constructor(conflicts: { manager: string; apiVersion: string; path: string[] }[]) {
+    const causes: StatusCause[] = conflicts.map((c) => ({
+      reason: 'FieldManagerConflict',
+      message: `conflict with ${JSON.stringify(c.manager)} using ${c.apiVersion}`,
+      field: formatPath(c.path),
+    }))
+    const n = conflicts.length
+    const list =
+      n === 1
+        ? `${causes[0]!.message}: ${causes[0]!.field}`
+        : `\n${causes.map((c) => `- ${c.message}: ${c.field}`).join('\n')}`
+    super(409, 'Conflict', `Apply failed with ${n} conflict${n === 1 ? '' : 's'}: ${list}`, { causes })
+  }
+}
+
+interface ManagerEntry {
+  entry: JsonObject
+  fields: FieldSet
+  changed: boolean
+}
+
+/**
+ * Applies `applied` (the configuration of `manager`) to `live` (undefined: the object does not
+ * exist yet) for an object of `kind`, returning the new object with its managedFields. Never
+ * mutates its inputs. Malformed input is a BadRequestError; a conflict an ApplyConflictError.
+ */
+export function applyServerSideApply(
+  live: unknown | undefined,
+  applied: unknown,
+  kind: string,
+  manager: string,
+  options: ApplyOptions = {},
+): unknown {
+  if (!isObject(applied)) throw new BadRequestError('apply: the applied configuration must be a JSON object')
+  if (manager === '') throw new BadRequestError('apply: fieldManager is required for apply patch')
+  if (live !== undefined && !isObject(live))
+    throw new BadRequestError('apply: the live object must be a JSON object')
+  const appliedMeta = own(applied, 'metadata')
+  const appliedManaged = isObject(appliedMeta) ? own(appliedMeta, 'managedFields') : undefined
+  if (
+    appliedManaged !== undefined &&
+    appliedManaged !== null &&
+    !(Array.isArray(appliedManaged) && appliedManaged.length === 0)
+  ) {
+    throw new BadRequestError('apply: metadata.managedFields must be nil')
+  }
+
+  const schema = strategicMergeSchemaFor(kind)
+  const merged = ssaMergeMap(live, applied, schema, '')
+  const mine = fieldsOfApplied(applied, schema)
+
+  const liveMeta = live === undefined ? undefined : own(live, 'metadata')
+  const liveManaged = isObject(liveMeta) ? own(liveMeta, 'managedFields') : undefined
+  const entries: ManagerEntry[] = (Array.isArray(liveManaged) ? liveManaged : [])
+    .filter(isObject)
+    .map((e) => ({
+      entry: cloneJson(e) as JsonObject,
+      fields: FieldSet.fromFieldsV1(e.fieldsV1),
+      changed: false,
+    }))
+  const isMine = (e: ManagerEntry) => e.entry.manager === manager && e.entry.operation === 'Apply'
+  const previous = entries.find(isMine)?.fields ?? new FieldSet()
+  const others = entries.filter((e) => !isMine(e))
+
+  // Conflicts: a value this apply changes, in a field someone else owns.
+  const conflicts: { manager: string; apiVersion: string; path: string[]; owner: ManagerEntry }[] = []
+  for (const path of mine.paths()) {
+    if ((mine.at(path)?.children.size ?? 0) > 0) continue // an item with fields: the fields decide
+    const now = valueAt(live, path)
+    if (!now.found || jsonEqual(now.value, valueAt(applied, path).value)) continue
+    for (const owner of others) {
+      if (!owner.fields.has(path)) continue
+      conflicts.push({
+        manager: String(owner.entry.manager ?? ''),
+        apiVersion: String(owner.entry.apiVersion ?? 'v1'),
+        path,
+        owner,
+      })
+    }
+  }
+  if (conflicts.length > 0 && options.force !== true) throw new ApplyConflictError(conflicts)
+  for (const c of conflicts) {
+    c.owner.fields.remove(c.path)
+    c.owner.changed = true
+  }
+
+  // Fields this manager dropped from its configuration, and nobody else holds, go.
+  const dropped = previous
+    .paths()
+    .filter((path) => !mine.has(path) && !others.some((o) => o.fields.reaches(path)))
+    .sort((a, b) => a.length - b.length) // an item before its fields: it is found by its key field
+  for (const path of dropped) removeAt(merged, path)
+
+  const apiVersion = own(applied, 'apiVersion')
+  const entry: JsonObject = {
+    manager,
+    operation: 'Apply',
+    apiVersion: typeof apiVersion === 'string' ? apiVersion : 'v1',
+    ...(options.now ? { time: options.now } : {}),
+    fieldsType: 'FieldsV1',
+    fieldsV1: mine.toFieldsV1(),
+  }
+  // A manager owning nothing has no entry (an apply of an empty configuration gives all up).
+  const managedFields: JsonObject[] = []
+  let placed = mine.isEmpty()
+  for (const e of entries) {
+    if (isMine(e)) {
+      if (!placed) managedFields.push(entry)
+      placed = true
+    } else if (!e.changed) {
+      managedFields.push(e.entry)
+    } else if (!e.fields.isEmpty()) {
+      // Forced out of some fields: the rest stays theirs; nothing left, the entry goes.
+      managedFields.push({ ...e.entry, fieldsV1: e.fields.toFieldsV1() })
+    }
+  }
+  if (!placed) managedFields.push(entry)
+  const meta = own(merged, 'metadata')
+  const metadata: JsonObject = isObject(meta) ? meta : {}
+  setOwn(metadata, 'managedFields', managedFields)
+  setOwn(merged, 'metadata', metadata)
+  return merged
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging
+
+/** Merges `applied` into a copy of `live` (undefined: into an empty map). */
+function ssaMergeMap(
+  live: JsonObject | undefined,
+  applied: JsonObject,
+  schema: PatchSchema | undefined,
+  path: string,
+): JsonObject {
+  const result: JsonObject = {}
+  if (live !== undefined)
+    for (const [key, value] of Object.entries(live)) setOwn(result, key, cloneJson(value))
+  for (const [key, value] of Object.entries(applied)) {
+    const where = childPath(path, key)
+    if (key.startsWith('$')) throw new BadRequestError(`apply: unknown field ${JSON.stringify(where)}`)
+    if (value === null) {
+      delete result[key]
+      continue
+    }
+    const strategy = schema?.[key]
+    const current = own(result, key)
+    if (isObject(value)) {
+      setOwn(
+        result,
+        key,
+        ssaMergeMap(isObject(current) ? current : undefined, value, strategy?.fields, where),
+      )
+    } else if (Array.isArray(value)) {
+      setOwn(result, key, ssaMergeList(Array.isArray(current) ? current : [], value, strategy, where))
+    } else {
+      setOwn(result, key, value)
+    }
+  }
+  return result
+}
+
+function ssaMergeList(
+  live: unknown[],
+  applied: unknown[],
+  strategy: FieldStrategy | undefined,
+  path: string,
+): unknown[] {
+  const mergeKey = strategy?.mergeKey
+  if (strategy?.primitiveSet) {
+    if (!applied.every(isPrimitive)) throw new BadRequestError(`apply: ${path} must hold primitive values`)
+    const out = [...live]
+    for (const item of applied) if (!out.includes(item)) out.push(item)
+    return out
+  }
+  if (mergeKey === undefined) return applied.map(cloneJson)
+  const out = [...live]
+  const seen = new Set<unknown>()
+  applied.forEach((item, i) => {
+    if (!hasMergeKey(item, mergeKey)) {
+      throw new BadRequestError(
+        `apply: ${path}[${i}] must be an object with the key ${JSON.stringify(mergeKey)}`,
+      )
+    }
+    const key = item[mergeKey]
+    if (seen.has(key))
+      throw new BadRequestError(`apply: ${path} has duplicate entries for ${mergeKey}=${JSON.stringify(key)}`)
+    seen.add(key)
+    const at = out.findIndex((x) => hasMergeKey(x, mergeKey) && x[mergeKey] === key)
+    const where = `${path}[${mergeKey}=${JSON.stringify(key)}]`
+    if (at >= 0) out[at] = ssaMergeMap(out[at] as JsonObject, item, strategy?.fields, where)
+    else out.push(ssaMergeMap(undefined, item, strategy?.fields, where))
+  })
+  return out
+}
