@@ -17,6 +17,7 @@ import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { silentLogger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
+import { groupAppends } from './append-merge.js'
 import { advanceCommitIndex, candidateLogIsUpToDate } from './commitment.js'
 import { type RaftConfig, validateRaftConfig } from './config.js'
 import {
@@ -263,6 +264,13 @@ export class Raft extends EventEmitter {
   private selfPersistedIndex = 0
   private pending: ApplyFuture[] = []
   private inflightFutures = new Map<number, ApplyFuture>()
+  /** AppendEntries requests received and not yet handled (see receiveAppend). */
+  private appendsWaiting: {
+    req: AppendEntriesRequest
+    resolve: (resp: AppendEntriesResponse) => void
+    reject: (err: unknown) => void
+  }[] = []
+  private appendDrainQueued = false
   private dispatchQueued = false
   private sendSeq = 0
   private verifyWaiters: VerifyWaiter[] = []
@@ -346,7 +354,7 @@ export class Raft extends EventEmitter {
     await this.loadState()
     this.started = true
     this.transport.setHandler({
-      appendEntries: (req) => this.answer(() => this.handleAppendEntries(req)),
+      appendEntries: (req) => this.receiveAppend(req),
       requestVote: (req) => this.answer(() => this.handleRequestVote(req)),
       installSnapshot: (req) => this.answer(() => this.handleInstallSnapshot(req)),
       timeoutNow: (req) => this.answer(() => this.handleTimeoutNow(req)),
@@ -1612,6 +1620,44 @@ export class Raft extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- RPC handlers
+
+  /**
+   * Queues an AppendEntries request; the requests that arrive in one turn of the event loop
+   * are handled together, those that continue each other with one write and sync
+   * (append-merge.ts).
+   */
+  private receiveAppend(req: AppendEntriesRequest): Promise<AppendEntriesResponse> {
+    const answered = new Promise<AppendEntriesResponse>((resolve, reject) => {
+      this.appendsWaiting.push({ req, resolve, reject })
+    })
+    if (!this.appendDrainQueued) {
+      this.appendDrainQueued = true
+      queueMicrotask(() => {
+        this.locked(() => this.drainAppends()).catch((err: unknown) => {
+          // Never ran (shut down): nobody will answer the waiting requests.
+          this.appendDrainQueued = false
+          for (const w of this.appendsWaiting.splice(0)) w.reject(err)
+        })
+      })
+    }
+    return answered
+  }
+
+  private async drainAppends(): Promise<void> {
+    this.appendDrainQueued = false
+    const waiting = this.appendsWaiting.splice(0)
+    for (const group of groupAppends(waiting.map((w) => w.req))) {
+      const members = waiting.slice(group.from, group.to)
+      try {
+        const resp = await this.handleAppendEntries(group.request)
+        // A server shut down meanwhile never answers.
+        if (this.isShutdown()) throw new ShutdownError()
+        for (const m of members) m.resolve(resp)
+      } catch (err) {
+        for (const m of members) m.reject(err)
+      }
+    }
+  }
 
   private async handleAppendEntries(req: AppendEntriesRequest): Promise<AppendEntriesResponse> {
     const fail = (extra: Partial<AppendEntriesResponse> = {}): AppendEntriesResponse => ({
