@@ -131,7 +131,16 @@ export class ManualClock implements Clock {
   }
 }
 
+/** The last second formatted, and its text: every write stamps the time, most in the same second. */
+let lastSecond = Number.NaN
+let lastText = ''
+
 /** A time as Kubernetes writes it in objects: RFC 3339 in UTC, to the second. */
 export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastText = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    lastSecond = second
+  }
+  return lastText
 }

@@ -1,7 +1,7 @@
 import '../../src/util/polyfill.js'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ManualClock } from '../../src/util/clock.js'
+import { isoSeconds, ManualClock } from '../../src/util/clock.js'
 
 test('timers fire in due order, ties in creation order, and now() follows', () => {
   const clock = new ManualClock(1000)
@@ -30,6 +30,16 @@ test('cleared timers never fire; timers set while firing are honoured', () => {
   assert.equal(fired, [2, 3])
   assert.is(clock.pendingTimers(), 0)
   assert.is(clock.nextDueMs(), null)
+})
+
+test('isoSeconds: RFC 3339 to the second, right across seconds, before 1970 too', () => {
+  const t = Date.UTC(2026, 10, 26, 9, 0, 59)
+  assert.is(isoSeconds(t), '2026-11-26T09:00:59Z')
+  assert.is(isoSeconds(t + 999), '2026-11-26T09:00:59Z')
+  assert.is(isoSeconds(t + 1000), '2026-11-26T09:01:00Z')
+  assert.is(isoSeconds(t + 999), '2026-11-26T09:00:59Z', 'going back a second')
+  assert.is(isoSeconds(-1500), '1969-12-31T23:59:58Z')
+  assert.throws(() => isoSeconds(Number.NaN))
 })
 
 test.run()
