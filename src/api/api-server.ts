@@ -258,6 +258,13 @@ function fieldValues(obj: KubeObject): Record<string, string> {
   return values
 }
 
+/** A boolean query parameter as Kubernetes reads it (Go's strconv.ParseBool); anything else is 400. */
+function parseBoolParam(name: string, value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false
+  throw new BadRequestError(`invalid value for ${name}: ${JSON.stringify(value)} (a boolean)`)
+}
+
 /**
  * A copy of `obj` without the fields at `paths` (`spec.template.spec.containers[0].x`): the
  * rest, patch directives included, is left exactly as it was.
@@ -925,11 +932,12 @@ export class ApiServer {
         `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
       )
     }
-    const force = q.get('force')
-    if (force !== null && patchType !== 'apply') {
+    const forceParam = q.get('force')
+    if (forceParam !== null && patchType !== 'apply') {
       // As Kubernetes answers: force only means something to server-side apply.
       throw new BadRequestError('force flag is only valid for apply patches')
     }
+    const force = forceParam === null ? false : parseBoolParam('force', forceParam)
     let patch = parseBody(raw, contentType)
     if (patchType !== 'json' && typeof patch === 'object' && patch !== null && !Array.isArray(patch)) {
       patch = this.checkFields(patch as KubeObject, type, q, res)
@@ -972,7 +980,7 @@ export class ApiServer {
       patch,
       subresource: subresource === 'status' ? 'status' : undefined,
       manager: q.get('fieldManager') ?? undefined,
-      ...(force === 'true' ? { force: true } : {}),
+      ...(force ? { force: true } : {}),
       uid: randomUUID(),
       now: this.nowIso(),
     })

@@ -1649,16 +1649,24 @@ export class Raft extends EventEmitter {
   private async drainAppends(): Promise<void> {
     this.appendDrainQueued = false
     const waiting = this.appendsWaiting.splice(0)
-    for (const group of groupAppends(waiting.map((w) => w.req))) {
-      const members = waiting.slice(group.from, group.to)
-      try {
-        const resp = await this.handleAppendEntries(group.request)
+    let handled = 0
+    try {
+      for (const group of groupAppends(waiting.map((w) => w.req))) {
         // A server shut down meanwhile never answers.
         if (this.isShutdown()) throw new ShutdownError()
-        for (const m of members) m.resolve(resp)
-      } catch (err) {
-        for (const m of members) m.reject(err)
+        const members = waiting.slice(group.from, group.to)
+        handled = group.to
+        try {
+          const resp = await this.handleAppendEntries(group.request)
+          if (this.isShutdown()) throw new ShutdownError()
+          for (const m of members) m.resolve(resp)
+        } catch (err) {
+          for (const m of members) m.reject(err)
+        }
       }
+    } catch (err) {
+      // Whatever was taken and not handled is answered with the failure, never left waiting.
+      for (const w of waiting.slice(handled)) w.reject(err)
     }
   }
 

@@ -68,6 +68,8 @@ const SEGMENT_NAME = /^(\d{12})\.wal$/
 /** The preallocated file waiting to become the next segment (not a segment until renamed). */
 const SPARE_NAME = 'spare.wal.tmp'
 const ZEROS = Buffer.alloc(1024 * 1024)
+/** The unit a disk writes whole or not at all. */
+const SECTOR_BYTES = 512
 const writeAsync = promisify(write)
 const fdatasyncAsync = promisify(fdatasync)
 
@@ -157,6 +159,23 @@ function endOfNonZero(bytes: Buffer): number {
   }
   while (end > 0 && bytes[end - 1] === 0) end--
   return end
+}
+
+/**
+ * True when the bad record at `offset` has a piece within one disk sector that is all zeros: a
+ * sector of an interrupted write that never reached the disk (a preallocated file reads zeros
+ * there), as etcd's WAL tells a torn write from damage. The records after it can only be of
+ * the same unacknowledged write: writes are synced one at a time, and a synced sector stays.
+ */
+function tornBySector(bytes: Buffer, offset: number): boolean {
+  const length = bytes.length - offset >= HEADER_BYTES ? bytes.readUInt32BE(offset) : 0
+  const end = Math.min(bytes.length, offset + HEADER_BYTES + Math.min(length, MAX_BODY_BYTES))
+  for (let start = offset; start < end; ) {
+    const next = Math.min(end, (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES)
+    if (bytes.compare(ZEROS, 0, next - start, start, next) === 0) return true
+    start = next
+  }
+  return false
 }
 
 /** True when the bad record at `offset` has a readable length and an intact record after it. */
@@ -410,9 +429,9 @@ export class WalLogStore implements LogStore {
     const path = join(this.dir, `${String(seq).padStart(12, '0')}.wal`)
     let fd: number
     if (this.spare) {
+      renameSync(join(this.dir, SPARE_NAME), path)
       fd = this.spare.fd
       this.spare = null
-      renameSync(join(this.dir, SPARE_NAME), path)
     } else {
       fd = openSync(path, 'wx+')
     }
@@ -548,7 +567,10 @@ export class WalLogStore implements LogStore {
         // A crash can only cut short the last write, at the end of the last file. A bad record
         // anywhere else — or followed by an intact one (a flipped bit, not a torn write) — is
         // damage to what was acknowledged: refuse to go on rather than lose it.
-        if (i !== names.length - 1 || followedByIntactRecord(bytes, offset)) {
+        if (
+          i !== names.length - 1 ||
+          (followedByIntactRecord(bytes, offset) && !tornBySector(bytes, offset))
+        ) {
           throw new WalCorruptError(`${path}: ${problem} at ${offset}`)
         }
         this.eraseTornTail(fd, bytes, offset)

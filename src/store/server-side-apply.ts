@@ -184,6 +184,30 @@ function itemElement(mergeKey: string, key: unknown): string {
   return `k:${JSON.stringify({ [mergeKey]: key })}`
 }
 
+/** True when `mine` sets `path`: the path itself, or a field above it that it sets whole. */
+function sets(mine: FieldSet, path: readonly string[]): boolean {
+  let node: FieldSet | undefined = mine
+  for (let i = 0; i < path.length; i++) {
+    node = node.children.get(path[i]!)
+    if (!node) return false
+    if (node.owned && (i === path.length - 1 || node.children.size === 0)) return true
+  }
+  return false
+}
+
+/** True when `path` is the key field of a keyed list's item (`…k:{"name":"web"}, f:name`). */
+function isItemKey(path: readonly string[]): boolean {
+  const last = path[path.length - 1]
+  const parent = path[path.length - 2]
+  if (!last?.startsWith('f:') || !parent?.startsWith('k:')) return false
+  try {
+    const key = JSON.parse(parent.slice(2)) as unknown
+    return isObject(key) && Object.hasOwn(key, last.slice(2))
+  } catch {
+    return false
+  }
+}
+
 /** Where a path element leads inside `value`: the child, or undefined when absent. */
 function step(value: unknown, element: string): { found: boolean; value?: unknown; index?: number } {
   if (element.startsWith('f:')) {
@@ -328,14 +352,18 @@ export function applyServerSideApply(
   const previous = entries.find(isMine)?.fields ?? new FieldSet()
   const others = entries.filter((e) => !isMine(e))
 
-  // Conflicts: a value this apply changes, in a field someone else owns.
+  // Conflicts: a field someone else owns whose value this apply changes — the field itself,
+  // or one below a field it replaces (null, a scalar over a map, an atomic list). Maps merge,
+  // so `labels: {}` changes nobody's labels.
   const conflicts: { manager: string; apiVersion: string; path: string[]; owner: ManagerEntry }[] = []
-  for (const path of mine.paths()) {
-    if ((mine.at(path)?.children.size ?? 0) > 0) continue // an item with fields: the fields decide
-    const now = valueAt(live, path)
-    if (!now.found || jsonEqual(now.value, valueAt(applied, path).value)) continue
-    for (const owner of others) {
-      if (!owner.fields.has(path)) continue
+  for (const owner of others) {
+    for (const path of owner.fields.paths()) {
+      if ((owner.fields.at(path)?.children.size ?? 0) > 0) continue // an item with fields: they decide
+      if (!sets(mine, path)) continue
+      const before = valueAt(live, path)
+      if (!before.found) continue
+      const after = valueAt(merged, path)
+      if (after.found && jsonEqual(before.value, after.value)) continue
       conflicts.push({
         manager: String(owner.entry.manager ?? ''),
         apiVersion: String(owner.entry.apiVersion ?? 'v1'),
@@ -350,12 +378,26 @@ export function applyServerSideApply(
     c.owner.changed = true
   }
 
-  // Fields this manager dropped from its configuration, and nobody else holds, go.
+  // Fields this manager dropped from its configuration, and nobody else holds, go. Not a
+  // field it now sets things below (`resources: {}` become `resources: {limits: …}`), and
+  // never the key field of a list item (the item goes as a whole, or stays with its key).
   const dropped = previous
     .paths()
-    .filter((path) => !mine.has(path) && !others.some((o) => o.fields.reaches(path)))
+    .filter((path) => !mine.reaches(path) && !isItemKey(path) && !others.some((o) => o.fields.reaches(path)))
     .sort((a, b) => a.length - b.length) // an item before its fields: it is found by its key field
-  for (const path of dropped) removeAt(merged, path)
+  const heldBySomeone = (path: readonly string[]) =>
+    mine.reaches(path) || others.some((o) => o.fields.reaches(path))
+  for (const path of dropped) {
+    removeAt(merged, path)
+    // A map left empty by the removal, that nobody holds, goes too (`resources: {limits: {}}`).
+    for (let end = path.length - 1; end > 0; end--) {
+      const above = path.slice(0, end)
+      if (!above[above.length - 1]!.startsWith('f:') || heldBySomeone(above)) break
+      const value = valueAt(merged, above)
+      if (!value.found || !isObject(value.value) || Object.keys(value.value).length > 0) break
+      removeAt(merged, above)
+    }
+  }
 
   const apiVersion = own(applied, 'apiVersion')
   const entry: JsonObject = {

@@ -206,6 +206,22 @@ test('malformed JSON or YAML in a raw request: 400 BadRequest Status', async () 
     'force on a merge patch',
   )
   assert.match(st.message!, 'force flag is only valid for apply')
+  st = assertStatus(
+    await c.request(
+      1,
+      'PATCH',
+      `${NS}/configmaps/seed-cm?fieldManager=x&force=maybe`,
+      '{"data":{"x":"y"}}',
+      10_000,
+      {
+        'content-type': 'application/apply-patch+yaml',
+      },
+    ),
+    400,
+    'BadRequest',
+    'force=maybe on an apply patch',
+  )
+  assert.match(st.message!, 'invalid value for force')
   assertStatus(
     await c.request(1, 'DELETE', `${NS}/configmaps/seed-cm`, '{"propagationPolicy":', 10_000, JSON_TYPE),
     400,

@@ -106,6 +106,42 @@ test('files are preallocated: zeros past the records, a spare ready for the next
     await third.close()
   }))
 
+test('a sector of the last write missing (zeros, a power loss) with later records intact: torn, not damage', () =>
+  withDir(async (dir) => {
+    const used = (path: string) => {
+      const bytes = readFileSync(path)
+      return bytes.length - [...bytes].reverse().findIndex((b) => b !== 0)
+    }
+    const wal = await WalLogStore.open(dir)
+    await wal.storeLogs(range(1, 2))
+    const [file] = files(dir)
+    const path = join(dir, file!)
+    const before = used(path)
+    await wal.storeLogs(range(3, 14)) // one write; power is lost before its sync completes
+    await wal.close()
+    const after = used(path)
+    const sector = Math.ceil(before / 512) * 512
+    assert.ok(sector + 512 + 200 < after, `a whole sector inside the last write (${before}..${after})`)
+    const bytes = readFileSync(path)
+    bytes.fill(0, sector, sector + 512)
+    writeFileSync(path, bytes)
+    const again = await WalLogStore.open(dir)
+    const last = await again.lastIndex()
+    assert.ok(last >= 2 && last < 14, `last ${last}`)
+    assert.equal(await again.getLogs(1, last), range(1, last))
+    assert.ok(
+      readFileSync(path)
+        .subarray(sector)
+        .every((b) => b === 0),
+      'the rest of the write is zeroed',
+    )
+    await again.storeLogs(range(last + 1, last + 3))
+    await again.close()
+    const third = await WalLogStore.open(dir)
+    assert.equal(await third.getLogs(1, last + 3), range(1, last + 3))
+    await third.close()
+  }))
+
 test('a preallocated file that is not the last one ends at its zeros; damage after them is caught', () =>
   withDir(async (dir) => {
     const segmentBytes = 4096

@@ -189,4 +189,54 @@ test('Update entries a client wrote count as owners; several conflicts are liste
   assert.instance(e, StoreError)
 })
 
+test('a field applied empty ({}) and later with contents keeps them; an item another manager holds keeps its key', () => {
+  const template = (containers: Json[]) => ({ template: { spec: { containers } } })
+  const first = apply(undefined, rc(template([{ name: 'web', image: 'nginx', resources: {} }])), 'ci')
+  const second = apply(
+    first,
+    rc(template([{ name: 'web', image: 'nginx', resources: { limits: { cpu: '1' } } }])),
+    'ci',
+  )
+  const web = (((spec(second).template as Json).spec as Json).containers as Json[])[0]!
+  assert.equal(web.resources, { limits: { cpu: '1' } })
+  assert.ok(
+    fieldsOf(second, 'ci').has([
+      'f:spec',
+      'f:template',
+      'f:spec',
+      'f:containers',
+      'k:{"name":"web"}',
+      'f:resources',
+      'f:limits',
+      'f:cpu',
+    ]),
+  )
+
+  // Another manager holds the image of the item ci drops: the item stays, whole, with its key.
+  const shared = structuredClone(second)
+  ;((shared.metadata as Json).managedFields as Json[]).push({
+    manager: 'ops',
+    operation: 'Update',
+    apiVersion: 'v1',
+    fieldsType: 'FieldsV1',
+    fieldsV1: {
+      'f:spec': { 'f:template': { 'f:spec': { 'f:containers': { 'k:{"name":"web"}': { 'f:image': {} } } } } },
+    },
+  })
+  const dropped = apply(shared, rc(template([])), 'ci')
+  const left = ((spec(dropped).template as Json).spec as Json).containers as Json[]
+  assert.equal(left, [{ name: 'web', image: 'nginx' }], "ops' image stays, with the key; ci's resources go")
+})
+
+test('replacing what others own below (null, a scalar over a map) is a conflict for each of their fields', () => {
+  const first = apply(undefined, rc({ selector: { app: 'web', tier: 'front' } }), 'ci')
+  const e = conflictOf(() => apply(first, rc({ selector: null }), 'alice'))
+  assert.is(e.toStatus().details?.causes?.length, 2)
+  assert.match(e.message, /conflict with "ci" using v1: \.spec\.selector\.app/)
+  assert.match(e.message, /conflict with "ci" using v1: \.spec\.selector\.tier/)
+  const forced = apply(first, rc({ selector: null }), 'alice', true)
+  assert.is(spec(forced).selector, undefined)
+  assert.not.ok(fieldsOf(forced, 'ci').reaches(['f:spec', 'f:selector']), 'ci gave them up')
+})
+
 test.run()
