@@ -232,13 +232,19 @@ export interface FieldStrategy {
   readonly retainKeys?: boolean
   /** The strategies of the fields below: of this object, or of each item of this list. */
   readonly fields?: PatchSchema
+  /**
+   * Server-side apply keys the items by these fields (`x-kubernetes-list-map-keys`) where they
+   * differ from `mergeKey`: ports by port and protocol (protocol TCP when absent), so that a
+   * Service may serve 53 over TCP and UDP. Strategic merge patch keeps `mergeKey` alone.
+   */
+  readonly applyKeys?: readonly string[]
 }
 
 /** Patch strategies of an object's fields, by field name. */
 export type PatchSchema = { readonly [field: string]: FieldStrategy }
 
 const containerSchema: PatchSchema = {
-  ports: { mergeKey: 'containerPort' },
+  ports: { mergeKey: 'containerPort', applyKeys: ['containerPort', 'protocol'] },
   env: { mergeKey: 'name' },
   volumeMounts: { mergeKey: 'mountPath' },
   volumeDevices: { mergeKey: 'devicePath' },
@@ -280,7 +286,7 @@ const STRATEGIC_MERGE_SCHEMAS: { readonly [kind: string]: PatchSchema } = {
   },
   Service: {
     metadata: objectMeta,
-    spec: { fields: { ports: { mergeKey: 'port' } } },
+    spec: { fields: { ports: { mergeKey: 'port', applyKeys: ['port', 'protocol'] } } },
     status: statusWithConditions,
   },
   Endpoints: { metadata: objectMeta },

@@ -20,8 +20,9 @@
  * update, merge/JSON/strategic patches) do not record `Update` entries or take fields over, so
  * ownership is tracked among appliers only — an update between two applies is overwritten by
  * the next apply without a conflict. `Update` entries a client wrote into managedFields itself
- * are honoured as owners. Lists are keyed by one field (Kubernetes keys container and Service
- * ports by port and protocol), and custom resources' `x-kubernetes-list-type` is unknown.
+ * are honoured as owners. Lists are keyed as Kubernetes keys them (container and Service ports
+ * by port and protocol, patch.ts `applyKeys`); custom resources' `x-kubernetes-list-type` is
+ * unknown.
  * Identity and system fields (apiVersion, kind, metadata.name/namespace/uid/…) and `status`
  * are never owned.
  */
@@ -30,7 +31,6 @@ import { BadRequestError, StoreError } from './errors.js'
 import {
   childPath,
   cloneJson,
-  hasMergeKey,
   isObject,
   isPrimitive,
   type JsonObject,
@@ -162,10 +162,10 @@ function addValue(node: FieldSet, value: unknown, strategy: FieldStrategy | unde
     return
   }
   if (Array.isArray(value) && strategy?.mergeKey !== undefined) {
-    const mergeKey = strategy.mergeKey
     for (const item of value) {
-      if (!hasMergeKey(item, mergeKey)) continue
-      const itemNode = node.child(itemElement(mergeKey, item[mergeKey]))
+      const key = itemKey(item, strategy)
+      if (!key) continue
+      const itemNode = node.child(`k:${JSON.stringify(key)}`)
       itemNode.owned = true
       for (const [key, child] of Object.entries(item)) {
         addValue(itemNode.child(`f:${key}`), child, strategy.fields?.[key])
@@ -180,8 +180,19 @@ function addValue(node: FieldSet, value: unknown, strategy: FieldStrategy | unde
   node.owned = true // a scalar, null, or an atomic list
 }
 
-function itemElement(mergeKey: string, key: unknown): string {
-  return `k:${JSON.stringify({ [mergeKey]: key })}`
+/** Key fields with a default in core/v1 (a port's protocol): an item without one has it. */
+const KEY_DEFAULTS: { readonly [field: string]: unknown } = { protocol: 'TCP' }
+
+/** The fields that identify `item` in its keyed list, in key order; undefined when one is missing. */
+function itemKey(item: unknown, strategy: FieldStrategy): JsonObject | undefined {
+  if (!isObject(item)) return undefined
+  const key: JsonObject = {}
+  for (const field of strategy.applyKeys ?? [strategy.mergeKey!]) {
+    const value = Object.hasOwn(item, field) ? item[field] : KEY_DEFAULTS[field]
+    if (value === undefined) return undefined
+    setOwn(key, field, value)
+  }
+  return key
 }
 
 /** True when `mine` sets `path`: the path itself, or a field above it that it sets whole. */
@@ -228,7 +239,9 @@ function step(value: unknown, element: string): { found: boolean; value?: unknow
         (item) =>
           isObject(wanted) &&
           isObject(item) &&
-          Object.entries(wanted).every(([k, v]) => Object.hasOwn(item, k) && jsonEqual(item[k], v)),
+          Object.entries(wanted).every(([k, v]) =>
+            jsonEqual(Object.hasOwn(item, k) ? item[k] : KEY_DEFAULTS[k], v),
+          ),
       )
     : element.startsWith('v:')
       ? value.findIndex((item) => jsonEqual(item, wanted))
@@ -480,23 +493,30 @@ function ssaMergeList(
     for (const item of applied) if (!out.includes(item)) out.push(item)
     return out
   }
-  if (mergeKey === undefined) return applied.map(cloneJson)
+  if (mergeKey === undefined || !strategy) return applied.map(cloneJson)
+  const keyText = (key: JsonObject) =>
+    Object.entries(key)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(',')
   const out = [...live]
-  const seen = new Set<unknown>()
+  const seen = new Set<string>()
   applied.forEach((item, i) => {
-    if (!hasMergeKey(item, mergeKey)) {
+    const key = itemKey(item, strategy)
+    if (!key) {
       throw new BadRequestError(
         `apply: ${path}[${i}] must be an object with the key ${JSON.stringify(mergeKey)}`,
       )
     }
-    const key = item[mergeKey]
-    if (seen.has(key))
-      throw new BadRequestError(`apply: ${path} has duplicate entries for ${mergeKey}=${JSON.stringify(key)}`)
-    seen.add(key)
-    const at = out.findIndex((x) => hasMergeKey(x, mergeKey) && x[mergeKey] === key)
-    const where = `${path}[${mergeKey}=${JSON.stringify(key)}]`
-    if (at >= 0) out[at] = ssaMergeMap(out[at] as JsonObject, item, strategy?.fields, where)
-    else out.push(ssaMergeMap(undefined, item, strategy?.fields, where))
+    const id = JSON.stringify(key)
+    if (seen.has(id)) throw new BadRequestError(`apply: ${path} has duplicate entries for ${keyText(key)}`)
+    seen.add(id)
+    const at = out.findIndex((x) => {
+      const k = itemKey(x, strategy)
+      return k !== undefined && JSON.stringify(k) === id
+    })
+    const where = `${path}[${keyText(key)}]`
+    if (at >= 0) out[at] = ssaMergeMap(out[at] as JsonObject, item as JsonObject, strategy.fields, where)
+    else out.push(ssaMergeMap(undefined, item as JsonObject, strategy.fields, where))
   })
   return out
 }

@@ -239,4 +239,42 @@ test('replacing what others own below (null, a scalar over a map) is a conflict 
   assert.not.ok(fieldsOf(forced, 'ci').reaches(['f:spec', 'f:selector']), 'ci gave them up')
 })
 
+test('ports are keyed by port and protocol (TCP when absent): a Service serves 53 over TCP and UDP', () => {
+  const svc = (ports: Json[]) =>
+    deepFreeze({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'dns' }, spec: { ports } })
+  const first = applyServerSideApply(
+    undefined,
+    svc([
+      { name: 'dns-tcp', port: 53 },
+      { name: 'dns', port: 53, protocol: 'UDP' },
+    ]),
+    'Service',
+    'ci',
+  ) as Json
+  assert.equal(spec(first).ports, [
+    { name: 'dns-tcp', port: 53 },
+    { name: 'dns', port: 53, protocol: 'UDP' },
+  ])
+  assert.equal(Object.keys((fieldsOf(first, 'ci').toFieldsV1()['f:spec'] as Json)['f:ports'] as Json), [
+    'k:{"port":53,"protocol":"TCP"}',
+    'k:{"port":53,"protocol":"UDP"}',
+  ])
+  // As stored (defaulted: protocol TCP written out), then the UDP one changed alone.
+  const stored = structuredClone(first)
+  ;((spec(stored).ports as Json[])[0] as Json).protocol = 'TCP'
+  const second = applyServerSideApply(
+    deepFreeze(stored),
+    svc([
+      { name: 'dns-tcp', port: 53 },
+      { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+    ]),
+    'Service',
+    'ci',
+  ) as Json
+  assert.equal(spec(second).ports, [
+    { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+    { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+  ])
+})
+
 test.run()
