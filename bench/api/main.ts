@@ -18,6 +18,11 @@
  *   SHOAL_BENCH_API_SHOAL_ONLY=many make bench B=api  # ... and only the 64 clients (=one: only the one client)
  *   SHOAL_BENCH_WARMUP_MS=500 SHOAL_BENCH_MEASURE_MS=10000 make bench B=api  # other windows
  *   SHOAL_BENCH_NODE_FLAGS='--trace-gc' make bench B=api  # Node.js flags for the peers
+ *   SHOAL_BENCH_ROUNDS=3 make bench B=api  # Shoal, etcd, Shoal, etcd, …: medians of the rounds
+ *
+ * With several rounds the table holds each figure's median over the rounds (fresh clusters
+ * every round), and each round's two rates are printed: on a shared VM both systems move by
+ * ±15 % from minute to minute, and interleaving them keeps the comparison honest.
  */
 
 import '../../src/util/polyfill.js'
@@ -31,7 +36,6 @@ import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
 import { ShoalCluster } from '../support/shoal-cluster.js'
 import { machineInfo, percentile, projectRoot, round, table, writeFigures } from '../support/stats.js'
 
-const COMMAND = 'make bench B=api'
 const SHOAL_BLOCK = 42
 const ETCD_BLOCK = 43
 const MANY_CLIENTS = 64
@@ -46,6 +50,8 @@ const CONFIGMAPS_PATH = '/api/v1/namespaces/default/configmaps'
 const CPU_PROF_DIR = process.env.SHOAL_BENCH_CPU_PROF
 const SHOAL_ONLY_MODE = process.env.SHOAL_BENCH_API_SHOAL_ONLY ?? ''
 const SHOAL_ONLY = ['1', 'many', 'one'].includes(SHOAL_ONLY_MODE)
+const ROUNDS = Math.max(1, Number(process.env.SHOAL_BENCH_ROUNDS ?? 1))
+const COMMAND = ROUNDS > 1 ? `SHOAL_BENCH_ROUNDS=${ROUNDS} make bench B=api` : 'make bench B=api'
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -245,6 +251,39 @@ async function measureSystem(
 
 // ---------------------------------------------------------------- the run
 
+/** Each figure's median over the rounds (errors: their sum). */
+function medianOf(rounds: SystemFigures[]): SystemFigures {
+  const phase = (pick: (s: SystemFigures) => LoadFigures): LoadFigures => {
+    const all = rounds.map(pick)
+    const med = (f: (l: LoadFigures) => number) => percentile(all.map(f), 50)
+    const errorKinds: Record<string, number> = {}
+    for (const l of all)
+      for (const [k, n] of Object.entries(l.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + n
+    return {
+      ...all[0]!,
+      writes: med((l) => l.writes),
+      opsPerSec: med((l) => l.opsPerSec),
+      p50Ms: med((l) => l.p50Ms),
+      p90Ms: med((l) => l.p90Ms),
+      p99Ms: med((l) => l.p99Ms),
+      maxMs: med((l) => l.maxMs),
+      membersCores: med((l) => l.membersCores),
+      clientCores: med((l) => l.clientCores),
+      errors: all.reduce((sum, l) => sum + l.errors, 0),
+      errorKinds,
+    }
+  }
+  return {
+    ...rounds[0]!,
+    startSeconds: percentile(
+      rounds.map((r) => r.startSeconds),
+      50,
+    ),
+    many: phase((r) => r.many),
+    one: phase((r) => r.one),
+  }
+}
+
 const ms = (x: number): string => (Number.isNaN(x) ? '-' : `${x.toFixed(2)} ms`)
 
 function report(shoal: SystemFigures, etcd: SystemFigures, etcdLabel: string): string {
@@ -306,46 +345,64 @@ async function main(): Promise<void> {
   if (!etcd) throw new Error('bench/api: etcd is not installed (Debian: apt-get install -y etcd-server)')
   const dir = tempDir('shoal-bench-api-')
   try {
-    const shoalRoot = join(dir, 'shoal')
     const cpuProfDir = CPU_PROF_DIR ? resolve(CPU_PROF_DIR) : undefined
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true })
-    const shoalCluster = new ShoalCluster({
-      projectRoot: root,
-      root: shoalRoot,
-      block: SHOAL_BLOCK,
-      cpuProfDir,
-    })
-    const shoalEndpoints = new Map<number, ApiEndpoint>()
-    const shoal = await measureSystem(
-      shoalCluster,
-      () => {
-        for (let i = 1; i <= shoalCluster.size; i++) {
-          shoalEndpoints.set(i, shoalEndpoint(join(shoalRoot, `peer-${i}`)))
-        }
-        const e = shoalEndpoints.get(1)!
-        const api =
-          `${e.url.startsWith('https:') ? 'HTTPS' : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
-          `${e.token ? ' with a bearer token' : ''}, POST ${CONFIGMAPS_PATH} (201)`
-        return { write: configMapWrite(shoalEndpoints), api }
-      },
-      '',
-    )
+    const shoalRounds: SystemFigures[] = []
+    const etcdRounds: SystemFigures[] = []
+    for (let r = 1; r <= ROUNDS; r++) {
+      if (ROUNDS > 1) log(`bench/api: round ${r} of ${ROUNDS}`)
+      const shoalRoot = join(dir, `shoal-${r}`)
+      const shoalCluster = new ShoalCluster({
+        projectRoot: root,
+        root: shoalRoot,
+        block: SHOAL_BLOCK,
+        cpuProfDir,
+      })
+      const shoalEndpoints = new Map<number, ApiEndpoint>()
+      shoalRounds.push(
+        await measureSystem(
+          shoalCluster,
+          () => {
+            for (let i = 1; i <= shoalCluster.size; i++) {
+              shoalEndpoints.set(i, shoalEndpoint(join(shoalRoot, `peer-${i}`)))
+            }
+            const e = shoalEndpoints.get(1)!
+            const api =
+              `${e.url.startsWith('https:') ? 'HTTPS' : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
+              `${e.token ? ' with a bearer token' : ''}, POST ${CONFIGMAPS_PATH} (201)`
+            return { write: configMapWrite(shoalEndpoints), api }
+          },
+          '',
+        ),
+      )
+      if (SHOAL_ONLY) continue
+      const etcdCluster = new EtcdCluster({ root: join(dir, `etcd-${r}`), block: ETCD_BLOCK })
+      etcdRounds.push(
+        await measureSystem(
+          etcdCluster,
+          () => ({
+            write: (member, client, seq) =>
+              etcdCluster.put(member, `bench/api/${client}/${seq}`, value(seq), REQUEST_TIMEOUT_MS),
+            api: etcdCluster.describeApi(),
+          }),
+          'c',
+        ),
+      )
+    }
     if (SHOAL_ONLY) {
       log(
         `bench/api: Shoal only (SHOAL_BENCH_API_SHOAL_ONLY=${SHOAL_ONLY_MODE}): no etcd run, no figures file`,
       )
       return
     }
-    const etcdCluster = new EtcdCluster({ root: join(dir, 'etcd'), block: ETCD_BLOCK })
-    const anchor = await measureSystem(
-      etcdCluster,
-      () => ({
-        write: (member, client, seq) =>
-          etcdCluster.put(member, `bench/api/${client}/${seq}`, value(seq), REQUEST_TIMEOUT_MS),
-        api: etcdCluster.describeApi(),
-      }),
-      'c',
-    )
+    const shoal = medianOf(shoalRounds)
+    const anchor = medianOf(etcdRounds)
+    const perRound = shoalRounds.map((s, k) => ({
+      shoalWritesPerSec: s.many.opsPerSec,
+      etcdWritesPerSec: etcdRounds[k]!.many.opsPerSec,
+      shoalOneClientP50Ms: s.one.p50Ms,
+      etcdOneClientP50Ms: etcdRounds[k]!.one.p50Ms,
+    }))
     const machine = machineInfo()
     const figures = {
       benchmark: 'api',
@@ -366,9 +423,11 @@ async function main(): Promise<void> {
         warmupMs: WARMUP_MS,
         measureMs: MEASURE_MS,
         valueBytes: VALUE_BYTES,
+        rounds: ROUNDS,
       },
       shoal,
       anchor,
+      perRound,
     }
     const path = await writeFigures(root, 'api', figures)
     console.log(
@@ -381,6 +440,15 @@ async function main(): Promise<void> {
     console.log(
       `${VALUE_BYTES}-byte values, closed loop, ${MEASURE_MS / 1000} s measured after ${WARMUP_MS / 1000} s warm-up`,
     )
+    if (ROUNDS > 1) {
+      console.log(`${ROUNDS} rounds (Shoal, then etcd, each round); the table holds the medians`)
+      for (const [k, r] of perRound.entries()) {
+        const ratio = Math.round((100 * r.shoalWritesPerSec) / r.etcdWritesPerSec)
+        console.log(
+          `  round ${k + 1}: ${MANY_CLIENTS} clients ${r.shoalWritesPerSec} vs ${r.etcdWritesPerSec} writes/s (${ratio} %), 1 client p50 ${ms(r.shoalOneClientP50Ms)} vs ${ms(r.etcdOneClientP50Ms)}`,
+        )
+      }
+    }
     console.log('')
     console.log(report(shoal, anchor, `etcd ${etcd}`))
     console.log('')
