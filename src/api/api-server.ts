@@ -258,6 +258,14 @@ function fieldValues(obj: KubeObject): Record<string, string> {
   return values
 }
 
+/** Who writes, as Kubernetes names it: `fieldManager`, else the client's User-Agent up to its first '/'. */
+function fieldManagerOf(req: IncomingMessage, q: URLSearchParams): string {
+  const given = q.get('fieldManager')
+  if (given) return given
+  const agent = (req.headers['user-agent'] ?? '').split('/')[0]!.trim()
+  return agent || 'unknown'
+}
+
 /** A boolean query parameter as Kubernetes reads it (Go's strconv.ParseBool); anything else is 400. */
 function parseBoolParam(name: string, value: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true
@@ -590,7 +598,7 @@ export class ApiServer {
     }
     if (method === 'PUT' && name) {
       const obj = parseBody(await body(), req.headers['content-type']) as KubeObject
-      return this.update(res, q, type, namespace, name, obj, subresource)
+      return this.update(req, res, q, type, namespace, name, obj, subresource)
     }
     if (method === 'PATCH' && name)
       return this.patch(req, res, q, type, namespace, name, subresource, await body())
@@ -860,6 +868,7 @@ export class ApiServer {
   }
 
   private async update(
+    req: IncomingMessage,
     res: ServerResponse,
     q: URLSearchParams,
     type: ResourceType,
@@ -888,6 +897,7 @@ export class ApiServer {
         name,
         replicas,
         resourceVersion: scale.metadata?.resourceVersion,
+        manager: fieldManagerOf(req, q),
         now: this.nowIso(),
       })
       if (result.ok && result.object) return sendJson(res, 200, toScale(result.object))
@@ -905,6 +915,7 @@ export class ApiServer {
       name,
       object: obj,
       subresource: subresource === 'status' ? 'status' : undefined,
+      manager: fieldManagerOf(req, q),
       now: this.nowIso(),
     })
     this.answer(res, result)
@@ -962,6 +973,7 @@ export class ApiServer {
         name,
         replicas,
         resourceVersion: typeof patchRv === 'string' ? patchRv : undefined,
+        manager: fieldManagerOf(req, q),
         now: this.nowIso(),
       })
       if (result.ok && result.object) return sendJson(res, 200, toScale(result.object))
@@ -979,7 +991,7 @@ export class ApiServer {
       patchType,
       patch,
       subresource: subresource === 'status' ? 'status' : undefined,
-      manager: q.get('fieldManager') ?? undefined,
+      manager: patchType === 'apply' ? (q.get('fieldManager') ?? undefined) : fieldManagerOf(req, q),
       ...(force ? { force: true } : {}),
       uid: randomUUID(),
       now: this.nowIso(),

@@ -26,10 +26,16 @@ import {
   NotFoundError,
   StoreError,
 } from './errors.js'
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js'
+import type { JsonObject } from './json-value.js'
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  strategicMergeSchemaFor,
+} from './patch.js'
 import { allocateNodePodCidr, DEFAULT_POD_CIDR, parsePodCidr } from './pod-cidr-allocation.js'
 import { type ResourceType, resourceType, SYSTEM_NAMESPACES } from './resources.js'
-import { applyServerSideApply } from './server-side-apply.js'
+import { applyServerSideApply, changedFields, recordUpdate } from './server-side-apply.js'
 import { allocateServiceAddresses, type Cidr, DEFAULT_SERVICE_CIDR, parseCidr } from './service-allocation.js'
 import type { KubeObject, Status } from './types.js'
 import { defaultObjectInPlace, validateObject } from './validation.js'
@@ -50,6 +56,8 @@ export type StoreCommand =
       name: string
       object: KubeObject
       subresource?: 'status'
+      /** Who writes (`fieldManager`): recorded as an Update owner on objects with managedFields. */
+      manager?: string
       now: string
     }
   | {
@@ -73,6 +81,7 @@ export type StoreCommand =
       name: string
       replicas: number
       resourceVersion?: string
+      manager?: string
       now: string
     }
   | {
@@ -289,7 +298,10 @@ export class ObjectStore implements FSM {
       case 'create':
         return this.create(cmd, index)
       case 'update':
-        return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index)
+        return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index, {
+          manager: cmd.manager ?? 'unknown',
+          now: cmd.now,
+        })
       case 'patch':
         return this.patch(cmd, index)
       case 'scale':
@@ -522,6 +534,8 @@ export class ObjectStore implements FSM {
     body: KubeObject,
     subresource: 'status' | undefined,
     index: number,
+    /** A write other than apply: recorded as its manager's Update entry (see below). */
+    updater?: { manager: string; now: string },
   ): StoreResult {
     const rt = this.typeOf(resource)
     if (!body || typeof body !== 'object' || typeof body.metadata !== 'object' || body.metadata === null) {
@@ -583,7 +597,11 @@ export class ObjectStore implements FSM {
       delete meta.deletionGracePeriodSeconds
     }
     meta.resourceVersion = old.metadata.resourceVersion
-    // As Kubernetes: an update without managedFields keeps the field owners (an empty list clears them).
+    // As Kubernetes: an update without managedFields keeps the field owners (an empty list
+    // clears them; other ones given are taken as they are).
+    const ownersGiven =
+      meta.managedFields != null &&
+      stableStringify(meta.managedFields) !== stableStringify(old.metadata.managedFields)
     if (meta.managedFields == null) {
       if (old.metadata.managedFields) meta.managedFields = clone(old.metadata.managedFields)
       else delete meta.managedFields
@@ -591,6 +609,22 @@ export class ObjectStore implements FSM {
       delete meta.managedFields
     }
     const defaulted = subresource === 'status' ? next : defaultObjectInPlace(next)
+    // Field ownership is kept once an object has owners (it was server-side applied): the
+    // fields this write changed become its manager's, as Kubernetes records every write.
+    if (updater && subresource !== 'status' && !ownersGiven && meta.managedFields?.length) {
+      const fields = recordUpdate(
+        meta.managedFields,
+        changedFields(
+          old as unknown as JsonObject,
+          next as unknown as JsonObject,
+          strategicMergeSchemaFor(rt.kind),
+        ),
+        updater.manager,
+        updater.now,
+      )
+      if (fields.length > 0) meta.managedFields = fields
+      else delete meta.managedFields
+    }
     validateObject(defaulted, { isCreate: false, old })
     if (rt.kind === 'Service' && subresource !== 'status') {
       const others = [...this.table('services').values()].filter((o) => o !== old)
@@ -675,7 +709,10 @@ export class ObjectStore implements FSM {
     const patchRv = ((cmd.patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
       ?.resourceVersion ?? undefined) as string | undefined
     if (patchRv === undefined) obj.metadata.resourceVersion = old.metadata.resourceVersion
-    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index)
+    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index, {
+      manager: cmd.manager ?? 'unknown',
+      now: cmd.now,
+    })
   }
 
   private scale(cmd: Extract<StoreCommand, { op: 'scale' }>, index: number): StoreResult {
@@ -696,7 +733,10 @@ export class ObjectStore implements FSM {
       throw new ConflictError(rt.resource, cmd.name)
     const next = clone(old)
     next.spec = { ...(next.spec ?? {}), replicas: cmd.replicas }
-    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index)
+    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index, {
+      manager: cmd.manager ?? 'unknown',
+      now: cmd.now,
+    })
   }
 
   private remove(cmd: Extract<StoreCommand, { op: 'remove' }>, index: number): StoreResult {

@@ -16,15 +16,17 @@
  *   `metadata.finalizers` merges as a set, other lists are replaced, `null` removes a field;
  *   with no live object the configuration is the new object.
  *
- * What this does not do (named so nobody relies on it): writes other than apply (create,
- * update, merge/JSON/strategic patches) do not record `Update` entries or take fields over, so
- * ownership is tracked among appliers only — an update between two applies is overwritten by
- * the next apply without a conflict. `Update` entries a client wrote into managedFields itself
- * are honoured as owners. Lists are keyed as Kubernetes keys them (container and Service ports
- * by port and protocol, patch.ts `applyKeys`); custom resources' `x-kubernetes-list-type` is
- * unknown.
- * Identity and system fields (apiVersion, kind, metadata.name/namespace/uid/…) and `status`
- * are never owned.
+ * - Writes other than apply (update, merge/JSON/strategic patches, scale) on an object that
+ *   has owners record their manager's `Update` entry (`recordUpdate`): it takes the fields the
+ *   write changed (no conflict), and fields it removed leave every entry — so an applier
+ *   setting such a field back conflicts with the writer, as in Kubernetes.
+ *
+ * What differs from Kubernetes (named so nobody relies on it): an object never server-side
+ * applied has no managedFields (a create records none; Kubernetes records its creator), so
+ * the first apply to it conflicts with nobody. Lists are keyed as Kubernetes keys them
+ * (container and Service ports by port and protocol, patch.ts `applyKeys`); custom resources'
+ * `x-kubernetes-list-type` is unknown. Identity and system fields (apiVersion, kind,
+ * metadata.name/namespace/uid/…) and `status` are never owned.
  */
 
 import { BadRequestError, StoreError } from './errors.js'
@@ -92,6 +94,23 @@ export class FieldSet {
   remove(path: readonly string[]): void {
     const node = this.at(path)
     if (node) node.owned = false
+  }
+
+  /** Takes `path` and everything below it out of the set. */
+  removeAll(path: readonly string[]): void {
+    if (path.length === 0) {
+      this.owned = false
+      this.children.clear()
+      return
+    }
+    this.at(path.slice(0, -1))?.children.delete(path[path.length - 1]!)
+  }
+
+  /** Puts `path` in the set. */
+  add(path: readonly string[]): void {
+    let node: FieldSet = this
+    for (const element of path) node = node.child(element)
+    node.owned = true
   }
 
   isEmpty(): boolean {
@@ -286,6 +305,147 @@ export function formatPath(path: readonly string[]): string {
       }
     })
     .join('')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Updates: what a write other than apply changed, for its manager's `Update` entry
+
+/**
+ * The fields a write changed from `before` to `after` (set, or set to another value; the new
+ * items of keyed lists and the new members of sets) and the ones it removed, as field sets
+ * shaped as fieldsOfApplied's. Identity, system fields and `status` are left out.
+ */
+export function changedFields(
+  before: JsonObject,
+  after: JsonObject,
+  schema: PatchSchema | undefined,
+): { changed: FieldSet; removed: FieldSet } {
+  const changed = new FieldSet()
+  const removed = new FieldSet()
+  const top = (obj: JsonObject): JsonObject => {
+    const out: JsonObject = {}
+    for (const [k, v] of Object.entries(obj)) if (!UNOWNED_TOP.has(k)) setOwn(out, k, v)
+    const meta = own(obj, 'metadata')
+    if (isObject(meta)) {
+      const m: JsonObject = {}
+      for (const [k, v] of Object.entries(meta)) if (!UNOWNED_METADATA.has(k)) setOwn(m, k, v)
+      setOwn(out, 'metadata', m)
+    }
+    return out
+  }
+  diffMap(
+    top(before),
+    top(after),
+    { ...schema, metadata: { fields: schema?.metadata?.fields } },
+    changed,
+    removed,
+  )
+  return { changed, removed }
+}
+
+function diffMap(
+  before: JsonObject,
+  after: JsonObject,
+  schema: PatchSchema | undefined,
+  changed: FieldSet,
+  removed: FieldSet,
+): void {
+  for (const [key, value] of Object.entries(after)) {
+    const strategy = schema?.[key]
+    if (!Object.hasOwn(before, key)) addValue(changed.child(`f:${key}`), value, strategy)
+    else diffValue(before[key], value, strategy, changed.child(`f:${key}`), removed.child(`f:${key}`))
+  }
+  for (const key of Object.keys(before))
+    if (!Object.hasOwn(after, key)) removed.child(`f:${key}`).owned = true
+}
+
+function diffValue(
+  before: unknown,
+  after: unknown,
+  strategy: FieldStrategy | undefined,
+  changed: FieldSet,
+  removed: FieldSet,
+): void {
+  if (isObject(before) && isObject(after) && Object.keys(after).length > 0) {
+    diffMap(before, after, strategy?.fields, changed, removed)
+    return
+  }
+  if (Array.isArray(before) && Array.isArray(after) && strategy?.mergeKey !== undefined) {
+    const keyed = (items: unknown[]) => {
+      const out = new Map<string, JsonObject>()
+      for (const item of items) {
+        const key = itemKey(item, strategy)
+        if (key) out.set(`k:${JSON.stringify(key)}`, item as JsonObject)
+      }
+      return out
+    }
+    const was = keyed(before)
+    for (const [element, item] of keyed(after)) {
+      const old = was.get(element)
+      if (!old) {
+        const node = changed.child(element)
+        node.owned = true
+        for (const [k, v] of Object.entries(item)) addValue(node.child(`f:${k}`), v, strategy.fields?.[k])
+      } else {
+        diffMap(old, item, strategy.fields, changed.child(element), removed.child(element))
+      }
+      was.delete(element)
+    }
+    for (const element of was.keys()) removed.child(element).owned = true
+    return
+  }
+  if (Array.isArray(before) && Array.isArray(after) && strategy?.primitiveSet) {
+    for (const item of after)
+      if (!before.some((b) => jsonEqual(b, item))) changed.child(`v:${JSON.stringify(item)}`).owned = true
+    for (const item of before)
+      if (!after.some((a) => jsonEqual(a, item))) removed.child(`v:${JSON.stringify(item)}`).owned = true
+    return
+  }
+  if (!jsonEqual(before, after)) changed.owned = true
+}
+
+/**
+ * Records a write other than apply in `managedFields` (returned anew; the input is not
+ * changed): `manager`'s `Update` entry comes to own the fields the write changed, which other
+ * managers lose (an update takes fields over, it never conflicts), and fields it removed
+ * leave every entry. Entries left owning nothing go.
+ */
+export function recordUpdate(
+  managedFields: readonly unknown[],
+  changes: { changed: FieldSet; removed: FieldSet },
+  manager: string,
+  now: string,
+): JsonObject[] {
+  const changedPaths = changes.changed.paths()
+  const removedPaths = changes.removed.paths()
+  if (changedPaths.length === 0 && removedPaths.length === 0) return managedFields.filter(isObject)
+  const out: JsonObject[] = []
+  let mine: FieldSet | undefined
+  for (const e of managedFields) {
+    if (!isObject(e)) continue
+    const fields = FieldSet.fromFieldsV1(e.fieldsV1)
+    const isMine = e.manager === manager && e.operation === 'Update'
+    for (const path of removedPaths) fields.removeAll(path)
+    if (isMine) {
+      for (const path of changedPaths) fields.add(path)
+      mine = fields
+      if (!fields.isEmpty()) out.push({ ...e, time: now, fieldsV1: fields.toFieldsV1() })
+      continue
+    }
+    for (const path of changedPaths) fields.remove(path)
+    if (!fields.isEmpty()) out.push({ ...e, fieldsV1: fields.toFieldsV1() })
+  }
+  if (!mine && changedPaths.length > 0) {
+    out.push({
+      manager,
+      operation: 'Update',
+      apiVersion: 'v1',
+      time: now,
+      fieldsType: 'FieldsV1',
+      fieldsV1: changes.changed.toFieldsV1(),
+    })
+  }
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -841,6 +841,22 @@ test('kubectl apply --server-side: two field managers, a conflict naming the fie
         `peer ${i}: ci has nothing left`,
       )
     }
+    // Writes other than apply take the fields they change (kubectl label is kubectl-label's
+    // Update): ops applying its old value again is a conflict with it.
+    await k.ok(2, ['label', 'cm', 'ssa', 'team=blue'])
+    await k.ok(3, [
+      'apply',
+      '--server-side',
+      '--field-manager=ops',
+      '-f',
+      manifest('ssa-ops2.yaml', { mode: 'safe' }),
+    ])
+    await k.ok(1, ['annotate', 'cm', 'ssa', 'note=x'])
+    const patchOps = await k.run(2, ['patch', 'cm', 'ssa', '--type=merge', '-p', '{"data":{"mode":"slow"}}'])
+    assert.is(patchOps.code, 0, patchOps.stderr)
+    const back = await k.run(3, ['apply', '--server-side', '--field-manager=ops', '-f', ops])
+    assert.is(back.code, 1)
+    assert.match(back.stderr, 'conflict with "kubectl-patch"')
   } finally {
     await k.run(1, ['delete', 'cm', 'ssa', '--ignore-not-found'])
   }

@@ -277,7 +277,8 @@ test('server-side apply creates when absent and merges when present; conflicts c
   const forced = h.ok(applyCommand('kubectl', { b: '9', c: '3' }, true))
   assert.equal(forced.data, { b: '9', c: '3' })
   assert.equal(forced.metadata.managedFields?.length, 1, 'ops owned nothing more')
-  // A PUT without managedFields keeps the owners; an empty list clears them.
+  // A PUT without managedFields keeps the owners, and its manager takes the field it changed
+  // (an Update entry): kubectl changing it back is then a conflict with the editor.
   const { managedFields: _, ...metaWithout } = forced.metadata
   const updated = h.ok({
     op: 'update',
@@ -285,15 +286,44 @@ test('server-side apply creates when absent and merges when present; conflicts c
     namespace: 'default',
     name: 'cfg',
     object: { ...forced, metadata: metaWithout, data: { b: '9', c: '4' } },
+    manager: 'editor',
     now: NOW,
   })
-  assert.equal(updated.metadata.managedFields, forced.metadata.managedFields)
+  assert.equal(
+    updated.metadata.managedFields?.map((e) => {
+      const { manager, operation, fieldsV1 } = e as Record<string, unknown>
+      return { manager, operation, fieldsV1 }
+    }),
+    [
+      { manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:data': { 'f:b': {} } } },
+      { manager: 'editor', operation: 'Update', fieldsV1: { 'f:data': { 'f:c': {} } } },
+    ],
+  )
+  const back = h.fail(applyCommand('kubectl', { b: '9', c: '3' }))
+  assert.is(back.message, 'Apply failed with 1 conflict: conflict with "editor" using v1: .data.c')
+  // A merge patch by another manager takes b over the same way; removing a field frees it.
+  const patched = h.ok({
+    op: 'patch',
+    resource: 'configmaps',
+    namespace: 'default',
+    name: 'cfg',
+    patchType: 'merge',
+    patch: { data: { b: '10', c: null } },
+    manager: 'hpa',
+    uid: 'x',
+    now: NOW,
+  })
+  assert.equal(
+    patched.metadata.managedFields?.map((e) => (e as { manager: string }).manager),
+    ['hpa'],
+    'kubectl lost b, the editor lost c (removed): only hpa owns anything',
+  )
   const cleared = h.ok({
     op: 'update',
     resource: 'configmaps',
     namespace: 'default',
     name: 'cfg',
-    object: { ...updated, metadata: { ...updated.metadata, managedFields: [] } },
+    object: { ...patched, metadata: { ...patched.metadata, managedFields: [] } },
     now: NOW,
   })
   assert.is(cleared.metadata.managedFields, undefined)
