@@ -6,9 +6,11 @@ import { strategicMergeSchemaFor } from '../../src/store/patch.js'
 import {
   ApplyConflictError,
   applyServerSideApply,
+  changedFields,
   FieldSet,
   fieldsOfApplied,
   formatPath,
+  recordUpdate,
 } from '../../src/store/server-side-apply.js'
 
 type Json = { [key: string]: unknown }
@@ -275,6 +277,78 @@ test('ports are keyed by port and protocol (TCP when absent): a Service serves 5
     { name: 'dns-tcp', port: 53, protocol: 'TCP' },
     { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
   ])
+})
+
+test('an update takes the fields it changed; removed fields leave every owner; an owner left with nothing goes', () => {
+  const schema = strategicMergeSchemaFor('ReplicationController')
+  const before = {
+    ...rc({
+      replicas: 2,
+      template: { spec: { containers: [container('web', 'nginx:1'), container('log', 'busybox')] } },
+    }),
+    metadata: { name: 'web', labels: { app: 'web' }, finalizers: ['a/b'], resourceVersion: '7' },
+    status: { replicas: 2 },
+  }
+  const after = {
+    ...rc({
+      replicas: 5,
+      template: { spec: { containers: [container('web', 'nginx:2'), container('metrics', 'x')] } },
+    }),
+    metadata: { name: 'web', labels: { app: 'web' }, finalizers: ['c/d'], resourceVersion: '8' },
+    status: { replicas: 5 },
+  }
+  const changes = changedFields(before, after, schema)
+  assert.equal(changes.changed.paths().map(formatPath), [
+    '.metadata.finalizers[="c/d"]',
+    '.spec.replicas',
+    '.spec.template.spec.containers[name="web"].image',
+    '.spec.template.spec.containers[name="metrics"]',
+    '.spec.template.spec.containers[name="metrics"].name',
+    '.spec.template.spec.containers[name="metrics"].image',
+  ])
+  assert.equal(changes.removed.paths().map(formatPath), [
+    '.metadata.finalizers[="a/b"]',
+    '.spec.template.spec.containers[name="log"]',
+  ])
+  const owners = recordUpdate(
+    [
+      {
+        manager: 'ci',
+        operation: 'Apply',
+        apiVersion: 'v1',
+        fieldsType: 'FieldsV1',
+        fieldsV1: { 'f:spec': { 'f:replicas': {} } },
+      },
+      {
+        manager: 'ops',
+        operation: 'Apply',
+        apiVersion: 'v1',
+        fieldsType: 'FieldsV1',
+        fieldsV1: {
+          'f:metadata': { 'f:labels': { 'f:app': {} } },
+          'f:spec': {
+            'f:template': {
+              'f:spec': { 'f:containers': { 'k:{"name":"log"}': { '.': {}, 'f:image': {} } } },
+            },
+          },
+        },
+      },
+    ],
+    changes,
+    'hpa',
+    '2026-11-26T09:30:00Z',
+  )
+  assert.equal(
+    owners.map((e) => e.manager),
+    ['ops', 'hpa'],
+    'ci lost replicas (its only field) and goes; ops keeps its label, not the removed item',
+  )
+  assert.equal(owners[0]!.fieldsV1, { 'f:metadata': { 'f:labels': { 'f:app': {} } } })
+  assert.is(owners[1]!.operation, 'Update')
+  assert.is(owners[1]!.time, '2026-11-26T09:30:00Z')
+  assert.ok(FieldSet.fromFieldsV1(owners[1]!.fieldsV1).has(['f:spec', 'f:replicas']))
+  // Nothing changed: the owners as they were.
+  assert.is(recordUpdate(owners, changedFields(after, after, schema), 'x', 'now').length, 2)
 })
 
 test.run()
