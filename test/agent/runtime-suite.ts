@@ -262,9 +262,12 @@ export function runtimeSuite(suite: Test | Test['skip'], h: RuntimeHarness, node
         ? true
         : undefined
     })
+    // What proves SIGTERM ended it is its exit code (143, not the grace period's SIGKILL 137)
+    // and a stop well short of a long grace period; how long a stop takes on a loaded CI
+    // machine (the supervisor noticing the exit) is not what this test is about.
     const t0 = Date.now()
-    await rt.stopContainer(polite, 10_000)
-    assert.ok(Date.now() - t0 < 5000, 'SIGTERM should end it well before the grace period')
+    await rt.stopContainer(polite, 30_000)
+    assert.ok(Date.now() - t0 < 15_000, 'SIGTERM should end it well before the grace period')
     const p = await exited(rt, polite)
     assert.is(p.exitCode, 143)
     const t1 = Date.now()
