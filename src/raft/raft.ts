@@ -17,7 +17,7 @@ import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
 import { silentLogger } from '../util/logger.js'
 import { type Rng, systemRng } from '../util/random.js'
-import { groupAppends } from './append-merge.js'
+import { type AppendGroup, groupAppends } from './append-merge.js'
 import { advanceCommitIndex, candidateLogIsUpToDate } from './commitment.js'
 import { type RaftConfig, validateRaftConfig } from './config.js'
 import {
@@ -1649,24 +1649,24 @@ export class Raft extends EventEmitter {
   private async drainAppends(): Promise<void> {
     this.appendDrainQueued = false
     const waiting = this.appendsWaiting.splice(0)
-    let handled = 0
+    let groups: AppendGroup[]
     try {
-      for (const group of groupAppends(waiting.map((w) => w.req))) {
-        // A server shut down meanwhile never answers.
-        if (this.isShutdown()) throw new ShutdownError()
-        const members = waiting.slice(group.from, group.to)
-        handled = group.to
-        try {
-          const resp = await this.handleAppendEntries(group.request)
-          if (this.isShutdown()) throw new ShutdownError()
-          for (const m of members) m.resolve(resp)
-        } catch (err) {
-          for (const m of members) m.reject(err)
-        }
-      }
+      groups = groupAppends(waiting.map((w) => w.req))
     } catch (err) {
-      // Whatever was taken and not handled is answered with the failure, never left waiting.
-      for (const w of waiting.slice(handled)) w.reject(err)
+      for (const w of waiting) w.reject(err)
+      return
+    }
+    for (const group of groups) {
+      const members = waiting.slice(group.from, group.to)
+      try {
+        // A server shut down (before or meanwhile) never answers.
+        if (this.isShutdown()) throw new ShutdownError()
+        const resp = await this.handleAppendEntries(group.request)
+        if (this.isShutdown()) throw new ShutdownError()
+        for (const m of members) m.resolve(resp)
+      } catch (err) {
+        for (const m of members) m.reject(err)
+      }
     }
   }
 

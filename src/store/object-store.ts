@@ -298,10 +298,7 @@ export class ObjectStore implements FSM {
       case 'create':
         return this.create(cmd, index)
       case 'update':
-        return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index, {
-          manager: cmd.manager ?? 'unknown',
-          now: cmd.now,
-        })
+        return this.update(cmd.resource, cmd.namespace, cmd.name, cmd.object, cmd.subresource, index, cmd)
       case 'patch':
         return this.patch(cmd, index)
       case 'scale':
@@ -534,8 +531,8 @@ export class ObjectStore implements FSM {
     body: KubeObject,
     subresource: 'status' | undefined,
     index: number,
-    /** A write other than apply: recorded as its manager's Update entry (see below). */
-    updater?: { manager: string; now: string },
+    /** A write other than apply (its command): recorded as its manager's Update entry (see below). */
+    updater?: { manager?: string; now: string },
   ): StoreResult {
     const rt = this.typeOf(resource)
     if (!body || typeof body !== 'object' || typeof body.metadata !== 'object' || body.metadata === null) {
@@ -599,9 +596,7 @@ export class ObjectStore implements FSM {
     meta.resourceVersion = old.metadata.resourceVersion
     // As Kubernetes: an update without managedFields keeps the field owners (an empty list
     // clears them; other ones given are taken as they are).
-    const ownersGiven =
-      meta.managedFields != null &&
-      stableStringify(meta.managedFields) !== stableStringify(old.metadata.managedFields)
+    const given = meta.managedFields
     if (meta.managedFields == null) {
       if (old.metadata.managedFields) meta.managedFields = clone(old.metadata.managedFields)
       else delete meta.managedFields
@@ -611,7 +606,11 @@ export class ObjectStore implements FSM {
     const defaulted = subresource === 'status' ? next : defaultObjectInPlace(next)
     // Field ownership is kept once an object has owners (it was server-side applied): the
     // fields this write changed become its manager's, as Kubernetes records every write.
-    if (updater && subresource !== 'status' && !ownersGiven && meta.managedFields?.length) {
+    const ownersGiven = () =>
+      given != null &&
+      given !== old.metadata.managedFields &&
+      stableStringify(given) !== stableStringify(old.metadata.managedFields)
+    if (updater && subresource !== 'status' && meta.managedFields?.length && !ownersGiven()) {
       const fields = recordUpdate(
         meta.managedFields,
         changedFields(
@@ -619,7 +618,7 @@ export class ObjectStore implements FSM {
           next as unknown as JsonObject,
           strategicMergeSchemaFor(rt.kind),
         ),
-        updater.manager,
+        updater.manager ?? 'unknown',
         updater.now,
       )
       if (fields.length > 0) meta.managedFields = fields
@@ -709,10 +708,7 @@ export class ObjectStore implements FSM {
     const patchRv = ((cmd.patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
       ?.resourceVersion ?? undefined) as string | undefined
     if (patchRv === undefined) obj.metadata.resourceVersion = old.metadata.resourceVersion
-    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index, {
-      manager: cmd.manager ?? 'unknown',
-      now: cmd.now,
-    })
+    return this.update(cmd.resource, cmd.namespace, cmd.name, obj, cmd.subresource, index, cmd)
   }
 
   private scale(cmd: Extract<StoreCommand, { op: 'scale' }>, index: number): StoreResult {
@@ -733,10 +729,7 @@ export class ObjectStore implements FSM {
       throw new ConflictError(rt.resource, cmd.name)
     const next = clone(old)
     next.spec = { ...(next.spec ?? {}), replicas: cmd.replicas }
-    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index, {
-      manager: cmd.manager ?? 'unknown',
-      now: cmd.now,
-    })
+    return this.update(cmd.resource, cmd.namespace, cmd.name, next, undefined, index, cmd)
   }
 
   private remove(cmd: Extract<StoreCommand, { op: 'remove' }>, index: number): StoreResult {

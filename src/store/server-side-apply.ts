@@ -87,7 +87,7 @@ export class FieldSet {
   /** True when the set holds `path` or any path below it. */
   reaches(path: readonly string[]): boolean {
     const node = this.at(path)
-    return node !== undefined && (node.owned || node.paths().length > 0)
+    return node !== undefined && !node.isEmpty()
   }
 
   /** Takes `path` out of the set (its parents stay as they are). */
@@ -114,7 +114,9 @@ export class FieldSet {
   }
 
   isEmpty(): boolean {
-    return this.paths().length === 0
+    if (this.owned) return false
+    for (const c of this.children.values()) if (!c.isEmpty()) return false
+    return true
   }
 
   /** The `fieldsV1` JSON of the set. */
@@ -156,18 +158,25 @@ const UNOWNED_METADATA = new Set([
   'selfLink',
 ])
 
+/** `obj` without what nobody owns: identity, system fields, status. */
+function ownablePart(obj: JsonObject): JsonObject {
+  const out: JsonObject = {}
+  for (const [k, v] of Object.entries(obj)) if (!UNOWNED_TOP.has(k)) setOwn(out, k, v)
+  const meta = own(obj, 'metadata')
+  if (isObject(meta)) {
+    const m: JsonObject = {}
+    for (const [k, v] of Object.entries(meta)) if (!UNOWNED_METADATA.has(k)) setOwn(m, k, v)
+    setOwn(out, 'metadata', m)
+  }
+  return out
+}
+
 /** The fields an applied configuration sets (what its manager comes to own). */
 export function fieldsOfApplied(applied: JsonObject, schema: PatchSchema | undefined): FieldSet {
   const set = new FieldSet()
-  for (const [key, value] of Object.entries(applied)) {
-    if (UNOWNED_TOP.has(key)) continue
-    if (key === 'metadata' && isObject(value)) {
-      const meta = set.child('f:metadata')
-      for (const [mk, mv] of Object.entries(value)) {
-        if (!UNOWNED_METADATA.has(mk)) addValue(meta.child(`f:${mk}`), mv, schema?.metadata?.fields?.[mk])
-      }
-      continue
-    }
+  for (const [key, value] of Object.entries(ownablePart(applied))) {
+    // Metadata is owned by what is in it, never as a whole.
+    if (key === 'metadata' && isObject(value) && Object.keys(value).length === 0) continue
     addValue(set.child(`f:${key}`), value, schema?.[key])
   }
   return set
@@ -183,12 +192,7 @@ function addValue(node: FieldSet, value: unknown, strategy: FieldStrategy | unde
   if (Array.isArray(value) && strategy?.mergeKey !== undefined) {
     for (const item of value) {
       const key = itemKey(item, strategy)
-      if (!key) continue
-      const itemNode = node.child(`k:${JSON.stringify(key)}`)
-      itemNode.owned = true
-      for (const [key, child] of Object.entries(item)) {
-        addValue(itemNode.child(`f:${key}`), child, strategy.fields?.[key])
-      }
+      if (key) addItem(node.child(itemElement(key)), item as JsonObject, strategy)
     }
     return
   }
@@ -197,6 +201,25 @@ function addValue(node: FieldSet, value: unknown, strategy: FieldStrategy | unde
     return
   }
   node.owned = true // a scalar, null, or an atomic list
+}
+
+/** An item of a keyed list: the item itself, and each of its fields. */
+function addItem(node: FieldSet, item: JsonObject, strategy: FieldStrategy): void {
+  node.owned = true
+  for (const [key, child] of Object.entries(item))
+    addValue(node.child(`f:${key}`), child, strategy.fields?.[key])
+}
+
+/** The path element of a keyed list's item: `k:{"name":"web"}`. */
+function itemElement(key: JsonObject): string {
+  return `k:${JSON.stringify(key)}`
+}
+
+/** A key as Kubernetes prints it: `name="web"`, `port=53,protocol="UDP"`. */
+function keyText(key: JsonObject): string {
+  return Object.entries(key)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(',')
 }
 
 /** Key fields with a default in core/v1 (a port's protocol): an item without one has it. */
@@ -296,10 +319,7 @@ export function formatPath(path: readonly string[]): string {
       if (element.startsWith('f:')) return `.${body}`
       if (element.startsWith('v:')) return `[=${body}]`
       try {
-        const key = JSON.parse(body) as JsonObject
-        return `[${Object.entries(key)
-          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-          .join(',')}]`
+        return `[${keyText(JSON.parse(body) as JsonObject)}]`
       } catch {
         return `[${body}]`
       }
@@ -322,24 +342,7 @@ export function changedFields(
 ): { changed: FieldSet; removed: FieldSet } {
   const changed = new FieldSet()
   const removed = new FieldSet()
-  const top = (obj: JsonObject): JsonObject => {
-    const out: JsonObject = {}
-    for (const [k, v] of Object.entries(obj)) if (!UNOWNED_TOP.has(k)) setOwn(out, k, v)
-    const meta = own(obj, 'metadata')
-    if (isObject(meta)) {
-      const m: JsonObject = {}
-      for (const [k, v] of Object.entries(meta)) if (!UNOWNED_METADATA.has(k)) setOwn(m, k, v)
-      setOwn(out, 'metadata', m)
-    }
-    return out
-  }
-  diffMap(
-    top(before),
-    top(after),
-    { ...schema, metadata: { fields: schema?.metadata?.fields } },
-    changed,
-    removed,
-  )
+  diffMap(ownablePart(before), ownablePart(after), schema, changed, removed)
   return { changed, removed }
 }
 
@@ -375,7 +378,7 @@ function diffValue(
       const out = new Map<string, JsonObject>()
       for (const item of items) {
         const key = itemKey(item, strategy)
-        if (key) out.set(`k:${JSON.stringify(key)}`, item as JsonObject)
+        if (key) out.set(itemElement(key), item as JsonObject)
       }
       return out
     }
@@ -383,9 +386,7 @@ function diffValue(
     for (const [element, item] of keyed(after)) {
       const old = was.get(element)
       if (!old) {
-        const node = changed.child(element)
-        node.owned = true
-        for (const [k, v] of Object.entries(item)) addValue(node.child(`f:${k}`), v, strategy.fields?.[k])
+        addItem(changed.child(element), item, strategy)
       } else {
         diffMap(old, item, strategy.fields, changed.child(element), removed.child(element))
       }
@@ -554,12 +555,12 @@ export function applyServerSideApply(
   // Fields this manager dropped from its configuration, and nobody else holds, go. Not a
   // field it now sets things below (`resources: {}` become `resources: {limits: …}`), and
   // never the key field of a list item (the item goes as a whole, or stays with its key).
-  const dropped = previous
-    .paths()
-    .filter((path) => !mine.reaches(path) && !isItemKey(path) && !others.some((o) => o.fields.reaches(path)))
-    .sort((a, b) => a.length - b.length) // an item before its fields: it is found by its key field
   const heldBySomeone = (path: readonly string[]) =>
     mine.reaches(path) || others.some((o) => o.fields.reaches(path))
+  const dropped = previous
+    .paths()
+    .filter((path) => !heldBySomeone(path) && !isItemKey(path))
+    .sort((a, b) => a.length - b.length) // an item before its fields: it is found by its key field
   for (const path of dropped) {
     removeAt(merged, path)
     // A map left empty by the removal, that nobody holds, goes too (`resources: {limits: {}}`).
@@ -654,10 +655,6 @@ function ssaMergeList(
     return out
   }
   if (mergeKey === undefined || !strategy) return applied.map(cloneJson)
-  const keyText = (key: JsonObject) =>
-    Object.entries(key)
-      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-      .join(',')
   const out = [...live]
   const seen = new Set<string>()
   applied.forEach((item, i) => {

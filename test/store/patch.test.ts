@@ -9,19 +9,11 @@ import {
   strategicMergeSchemaFor,
 } from '../../src/store/patch.js'
 import { applyServerSideApply } from '../../src/store/server-side-apply.js'
+import { thrown } from '../support/assertions.js'
+import { deepFreeze, type Json } from '../support/json.js'
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-type Json = { [key: string]: unknown }
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child)
-    Object.freeze(value)
-  }
-  return value
-}
 
 function clone<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T
@@ -29,17 +21,10 @@ function clone<T>(value: T): T {
 
 /** Runs `fn`, expecting a StoreError with `code` whose message matches `pattern`. */
 function expectError(fn: () => unknown, code: number, pattern: RegExp): StoreError {
-  try {
-    fn()
-  } catch (err) {
-    assert.instance(err, StoreError)
-    const e = err as StoreError
-    assert.is(e.code, code, `code of ${e.message}`)
-    assert.match(e.message, pattern)
-    return e
-  }
-  assert.unreachable('expected an error')
-  throw new Error('unreachable')
+  const e = thrown(fn, StoreError)
+  assert.is(e.code, code, `code of ${e.message}`)
+  assert.match(e.message, pattern)
+  return e
 }
 
 function expectBadRequest(fn: () => unknown, pattern: RegExp): StoreError {

@@ -12,16 +12,8 @@ import {
   formatPath,
   recordUpdate,
 } from '../../src/store/server-side-apply.js'
-
-type Json = { [key: string]: unknown }
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const child of Object.values(value)) deepFreeze(child)
-    Object.freeze(value)
-  }
-  return value
-}
+import { thrown } from '../support/assertions.js'
+import { deepFreeze, type Json } from '../support/json.js'
 
 /** An applied ReplicationController configuration with what `spec` says. */
 function rc(spec: Json, labels: Json | null = { app: 'web' }): Json {
@@ -42,16 +34,7 @@ function apply(live: unknown, applied: Json, manager: string, force = false): Js
   ) as Json
 }
 
-function conflictOf(fn: () => unknown): ApplyConflictError {
-  try {
-    fn()
-  } catch (err) {
-    assert.instance(err, ApplyConflictError)
-    return err as ApplyConflictError
-  }
-  assert.unreachable('expected a conflict')
-  throw new Error('unreachable')
-}
+const conflictOf = (fn: () => unknown): ApplyConflictError => thrown(fn, ApplyConflictError)
 
 const spec = (o: Json) => o.spec as Json
 const managers = (o: Json) =>
@@ -281,22 +264,14 @@ test('ports are keyed by port and protocol (TCP when absent): a Service serves 5
 
 test('an update takes the fields it changed; removed fields leave every owner; an owner left with nothing goes', () => {
   const schema = strategicMergeSchemaFor('ReplicationController')
-  const before = {
-    ...rc({
-      replicas: 2,
-      template: { spec: { containers: [container('web', 'nginx:1'), container('log', 'busybox')] } },
-    }),
-    metadata: { name: 'web', labels: { app: 'web' }, finalizers: ['a/b'], resourceVersion: '7' },
-    status: { replicas: 2 },
-  }
-  const after = {
-    ...rc({
-      replicas: 5,
-      template: { spec: { containers: [container('web', 'nginx:2'), container('metrics', 'x')] } },
-    }),
-    metadata: { name: 'web', labels: { app: 'web' }, finalizers: ['c/d'], resourceVersion: '8' },
-    status: { replicas: 5 },
-  }
+  // The same controller before and after a write: replicas, containers, finalizer changed.
+  const version = (replicas: number, containers: Json[], finalizer: string, resourceVersion: string) => ({
+    ...rc({ replicas, template: { spec: { containers } } }),
+    metadata: { name: 'web', labels: { app: 'web' }, finalizers: [finalizer], resourceVersion },
+    status: { replicas },
+  })
+  const before = version(2, [container('web', 'nginx:1'), container('log', 'busybox')], 'a/b', '7')
+  const after = version(5, [container('web', 'nginx:2'), container('metrics', 'x')], 'c/d', '8')
   const changes = changedFields(before, after, schema)
   assert.equal(changes.changed.paths().map(formatPath), [
     '.metadata.finalizers[="c/d"]',

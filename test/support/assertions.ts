@@ -12,3 +12,15 @@ export async function rejectsWith(promise: Promise<unknown>, name: string): Prom
   }
   assert.unreachable(`expected a ${name}`)
 }
+
+/** Runs `fn`, asserting that it throws an instance of `type`; returns what it threw. */
+export function thrown<E>(fn: () => unknown, type: abstract new (...args: never[]) => E): E {
+  try {
+    fn()
+  } catch (err) {
+    assert.instance(err, type)
+    return err as E
+  }
+  assert.unreachable(`expected a ${type.name}`)
+  throw new Error('unreachable')
+}
