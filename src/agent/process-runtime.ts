@@ -10,7 +10,7 @@
  *     config.json   what createContainer was asked (env resolved), never rewritten
  *     wrapper.sh    the supervisor script startContainer runs (/bin/sh, detached session)
  *     state.json    the supervisor's pid, its start time (/proc/<pid>/stat field 22) and boot id
- *     cpid          the command's pid = its process group, written by the supervisor
+ *     cpid          the command's pid = its process group, written by the command once in its session
  *     log           the output, one `<unix ns> <line>` per line
  *     exit          `<status> <unix ns>`, written by the supervisor when the command is gone
  *   <leaseDir>/<ip>                                     the pod IP's lease, host-wide
@@ -234,7 +234,10 @@ export interface WrapperPlan {
  */
 export function wrapperScript(plan: WrapperPlan): string {
   const d = shQuote(plan.dir)
-  const inner: string[] = []
+  // The command names its group itself, from inside its new session: the supervisor's `$!` is
+  // known before the child has called setsid, and a stop signal sent to that group then would be
+  // lost (ESRCH). One write of a few bytes by a builtin: readers see all of it or nothing.
+  const inner: string[] = [`echo $$ > ${shQuote(join(plan.dir, 'cpid'))}`]
   for (const m of plan.mounts) {
     const target = shQuote(m.containerPath)
     const mountpoint = m.sourceIsDirectory
@@ -272,7 +275,6 @@ rm -f "$d/out.fifo" && mkfifo -m 600 "$d/out.fifo" || finish 125
 ts=$!
 ${command} > "$d/out.fifo" 2>&1 < /dev/null &
 c=$!
-echo "$c" > "$d/cpid.tmp" && mv "$d/cpid.tmp" "$d/cpid"
 # Signals sent to the supervisor itself are passed on to the command's group.
 trap 'kill -TERM -"$c" 2>/dev/null' TERM
 trap 'kill -INT -"$c" 2>/dev/null' INT
@@ -444,6 +446,8 @@ const STOP_POLL_MS = 50
 const LOG_POLL_MS = 100
 /** After SIGKILL, how long the supervisor gets to record the exit before it is killed too. */
 const KILL_WAIT_MS = 5000
+/** How long a command that is starting gets to name its process group (exec, stop without grace). */
+const GROUP_WAIT_MS = 2000
 /** Exec output kept (the rest is dropped, and the output says so). */
 const EXEC_OUTPUT_MAX_BYTES = 1 << 20
 
@@ -689,10 +693,12 @@ export class ProcessRuntime implements Runtime {
     const start = await this.readStart(id)
     if (!start || (await this.hasExited(id, start))) return
     const dir = this.containerDir(id)
-    const group = await this.commandGroup(id, start)
+    // The grace period counts from the stop, a command still starting up included.
+    const deadline = this.clock.now() + gracePeriodMs
+    const group = await this.commandGroup(id, start, Math.max(gracePeriodMs, GROUP_WAIT_MS))
+    if (group === undefined && (await this.hasExited(id, start))) return
     if (group !== undefined && gracePeriodMs > 0) {
       signalGroup(group, 'SIGTERM')
-      const deadline = this.clock.now() + gracePeriodMs
       while (this.clock.now() < deadline) {
         if (await this.hasExited(id, start)) return
         await this.sleep(Math.min(STOP_POLL_MS, deadline - this.clock.now()))
@@ -700,8 +706,8 @@ export class ProcessRuntime implements Runtime {
     }
     if (group !== undefined) signalGroup(group, 'SIGKILL')
     else signalGroup(start.pid, 'SIGKILL') // no command group known: end the whole container
-    const deadline = this.clock.now() + KILL_WAIT_MS
-    while (this.clock.now() < deadline) {
+    const killDeadline = this.clock.now() + KILL_WAIT_MS
+    while (this.clock.now() < killDeadline) {
       if (await this.hasExited(id, start)) return
       await this.sleep(STOP_POLL_MS)
     }
@@ -974,15 +980,21 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** The command's process group, as the supervisor recorded it (waits briefly after a start). */
-  private async commandGroup(id: string, start: StartRecord): Promise<number | undefined> {
+  /** The command's process group, waiting up to `waitMs` for a starting command to name it. */
+  private async commandGroup(
+    id: string,
+    start: StartRecord,
+    waitMs = GROUP_WAIT_MS,
+  ): Promise<number | undefined> {
     const path = join(this.containerDir(id), 'cpid')
-    for (let i = 0; i < 40; i++) {
+    const deadline = this.clock.now() + waitMs
+    for (;;) {
       const text = await readFile(path, 'utf8').catch(() => undefined)
       if (text !== undefined && /^\d+\s*$/.test(text)) return Number(text)
-      if (!isAlive(start)) return undefined
+      if (!isAlive(start) || this.clock.now() >= deadline || (await this.hasExited(id, start)))
+        return undefined
       await this.sleep(STOP_POLL_MS)
     }
-    return undefined
   }
 
   private checkMounts(mounts: Mount[]): void {

@@ -279,6 +279,39 @@ test('the supervisor does not depend on the container PATH; a TERM to its group 
   await rt.removeSandbox(box.id)
 })
 
+test('a stop right after start is a SIGTERM to the command; the group named in cpid exists', async () => {
+  const rt = makeRuntime('early-stop-node')
+  const sb = sandboxConfig()
+  const box = await rt.runSandbox(sb)
+  // The supervisor used to name the group as soon as it had forked, before the child called
+  // setsid: a stop in that window sent SIGTERM to no group, waited out the grace period and
+  // ended with SIGKILL (137). Several containers widen the window on a loaded machine.
+  const ids: string[] = []
+  for (let i = 0; i < 4; i++) {
+    const id = await rt.createContainer(box.id, containerConfig(sb, `c${i}`, 'while :; do sleep 0.1; done'))
+    await rt.startContainer(id)
+    ids.push(id)
+  }
+  await Promise.all(ids.map((id) => rt.stopContainer(id, 60_000)))
+  for (const id of ids) {
+    const s = await statusOf(rt, id)
+    assert.is(s?.state, 'exited')
+    assert.is(s?.exitCode, 143, `${id} ended by SIGTERM`)
+  }
+  // Whenever cpid exists, it names a process group (the command is its leader).
+  const id = await rt.createContainer(box.id, containerConfig(sb, 'named', 'while :; do sleep 0.1; done'))
+  const cpid = join(stateDirOf('early-stop-node'), 'pods', sb.podUid, 'containers', 'named-0', 'cpid')
+  await rt.startContainer(id)
+  const pid = await eventually('cpid', async () => {
+    const text = existsSync(cpid) ? readFileSync(cpid, 'utf8') : ''
+    return /^\d+\n$/.test(text) ? Number(text) : undefined
+  })
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2])
+  assert.is(pgrp, pid)
+  await rt.removeSandbox(box.id)
+})
+
 if (process.getuid?.() === 0)
   test('a read-only mount cannot be written', async () => {
     const rt = makeRuntime('ro-node')
