@@ -12,6 +12,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { useQuietLengthPrefixEnd } from './length-prefix-end.js'
 import { useHalfWindowUpdates } from './yamux-window.js'
 
 /** What a host is made from. */
@@ -27,6 +28,8 @@ export interface HostOptions {
 
 // One yamux window update per half window, not per frame (yamux-window.ts).
 useHalfWindowUpdates()
+// No exception at the end of every chunk Noise reads (length-prefix-end.ts).
+useQuietLengthPrefixEnd()
 
 /** The libp2p node type Shoal uses. */
 export type ShoalHost = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>
