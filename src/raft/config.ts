@@ -34,9 +34,9 @@ export interface RaftConfig {
   maxPendingApplies: number
   /** Use pre-vote (dissertation §9.6): a candidate first checks it could win. */
   preVote: boolean
-  /** Take a snapshot when this many entries were applied since the last one. */
+  /** A snapshot is due when this many entries were applied since the last one. */
   snapshotThreshold: number
-  /** How often to check whether a snapshot is due. */
+  /** How often to check whether a snapshot is due: after a random time in [this, 2 × this). */
   snapshotIntervalMs: number
   /** Entries kept in the log behind a snapshot, so slow followers catch up without one. */
   trailingLogs: number

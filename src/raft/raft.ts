@@ -297,8 +297,6 @@ export class Raft extends EventEmitter {
     timer: TimerHandle
   }>()
   private snapshotInProgress: Promise<SnapshotMeta> | null = null
-  // Servers snapshot at slightly different points, so that they do not all compact at once.
-  private readonly snapshotJitter: number
 
   constructor(options: RaftOptions) {
     super()
@@ -315,7 +313,6 @@ export class Raft extends EventEmitter {
     this.clock = options.clock ?? new SystemClock()
     this.rng = options.rng ?? systemRng()
     this.log = (options.logger ?? silentLogger()).child({ component: 'raft', id: this.id })
-    this.snapshotJitter = this.rng.int(Math.max(1, Math.floor(this.config.snapshotThreshold / 10)))
     // Every request waiting for a leader listens for 'leader' for a moment: many may at once.
     this.setMaxListeners(0)
   }
@@ -1935,33 +1932,30 @@ export class Raft extends EventEmitter {
       this.checkVerifyWaiters()
       if (this.appliedWaiters.size > 0) this.notifyApplied()
     }
-    if (this.snapshotDue() && !this.snapshotInProgress) {
-      // Defer: a snapshot waits on this queue, which we are running on.
-      this.clock.setTimeout(() => {
-        this.snapshot().catch((err: unknown) => {
-          if (
-            (err as Error).name !== 'NothingNewToSnapshotError' &&
-            (err as Error).name !== 'ShutdownError'
-          ) {
-            this.log.warn({ err }, 'automatic snapshot failed')
-          }
-        })
-      }, 0)
-    }
     return this.lastApplied > startedAt
   }
 
+  /**
+   * Checks for a due snapshot every [interval, 2 × interval), as hashicorp/raft does, not after
+   * every applied batch: a snapshot serializes the whole state machine (O(store), on every
+   * server), so under a steady write load it runs at most once per interval, and the random
+   * stagger keeps the servers of one machine from all doing it at the same moment.
+   */
   private scheduleSnapshotCheck(): void {
-    this.snapshotTimer = this.clock.setTimeout(() => {
-      this.snapshotTimer = null
-      if (this.raftState === 'shutdown') return
-      if (this.snapshotDue()) {
-        this.snapshot().catch((err: unknown) => {
-          if ((err as Error).name !== 'ShutdownError') this.log.warn({ err }, 'automatic snapshot failed')
-        })
-      }
-      this.scheduleSnapshotCheck()
-    }, this.config.snapshotIntervalMs)
+    const interval = this.config.snapshotIntervalMs
+    this.snapshotTimer = this.clock.setTimeout(
+      () => {
+        this.snapshotTimer = null
+        if (this.raftState === 'shutdown') return
+        if (this.snapshotDue()) {
+          this.snapshot().catch((err: unknown) => {
+            if ((err as Error).name !== 'ShutdownError') this.log.warn({ err }, 'automatic snapshot failed')
+          })
+        }
+        this.scheduleSnapshotCheck()
+      },
+      interval + this.rng.int(Math.max(1, interval)),
+    )
   }
 
   private async takeSnapshot(): Promise<SnapshotMeta> {
@@ -2043,7 +2037,7 @@ export class Raft extends EventEmitter {
 
   /** Whether enough was applied since the last snapshot (with a per-server jitter of up to 10%). */
   private snapshotDue(): boolean {
-    return this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold + this.snapshotJitter
+    return this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold
   }
 
   private truncateCacheFront(newFirst: number): void {
