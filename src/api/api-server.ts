@@ -19,7 +19,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createSecureServer as createHttp2SecureServer, type Http2SecureServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { parse as parseYaml } from 'yaml'
@@ -114,6 +114,11 @@ export function sendJson(
     ...headers,
   })
   res.end(text)
+}
+
+/** Whether a response's buffer is full (HTTP/2's compatibility response has no writableNeedDrain). */
+function needsDrain(res: ServerResponse): boolean {
+  return res.writableNeedDrain ?? res.writableLength >= res.writableHighWaterMark
 }
 
 /** Reads the body, up to MAX_BODY_BYTES (413 beyond). */
@@ -320,7 +325,9 @@ function toScale(obj: KubeObject): unknown {
 }
 
 export class ApiServer {
-  private server: Server | null = null
+  private server: Server | Http2SecureServer | null = null
+  /** The HTTPS server's connections (HTTP/2 sessions' and HTTP/1.1's), ended by `stop()`. */
+  private readonly tlsSockets = new Set<Duplex>()
   private readonly log: Logger
   private readonly limiter: TokenBucketLimiter
   private readonly openWatches = new Set<ServerResponse>()
@@ -351,12 +358,26 @@ export class ApiServer {
           ),
         )
     }
+    // HTTPS speaks HTTP/2 to clients that offer it (ALPN), as a Kubernetes API server does:
+    // kubectl and client-go then send all their requests to a peer over one connection, each a
+    // stream, which costs both sides far less per request than one TLS connection per request
+    // in flight (docs/BENCHMARKS.md). Others, and upgrades (WebSockets), get HTTP/1.1. Node's
+    // compatibility API hands both to the same handler with the same request/response methods.
     const server = this.options.tls
-      ? createHttpsServer({ cert: this.options.tls.certPem, key: this.options.tls.keyPem }, handler)
+      ? createHttp2SecureServer(
+          { cert: this.options.tls.certPem, key: this.options.tls.keyPem, allowHTTP1: true },
+          handler as unknown as Parameters<typeof createHttp2SecureServer>[1],
+        )
       : createHttpServer(handler)
-    // Long watches are normal; idle keep-alive sockets are not kept forever.
-    server.keepAliveTimeout = 65_000
-    server.requestTimeout = 0
+    // Long watches are normal; idle keep-alive sockets are not kept forever. (The HTTP/2
+    // server reads these for its HTTP/1.1 connections.)
+    Object.assign(server, { keepAliveTimeout: 65_000, requestTimeout: 0 })
+    if (this.options.tls) {
+      server.on('secureConnection', (socket: Duplex) => {
+        this.tlsSockets.add(socket)
+        socket.once('close', () => this.tlsSockets.delete(socket))
+      })
+    }
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     )
@@ -378,7 +399,9 @@ export class ApiServer {
     this.proxy.stop()
     for (const res of this.openWatches) res.end()
     this.openWatches.clear()
-    server.closeAllConnections()
+    if ('closeAllConnections' in server) server.closeAllConnections()
+    for (const socket of this.tlsSockets) socket.destroy()
+    this.tlsSockets.clear()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
@@ -720,7 +743,6 @@ export class ApiServer {
 
     res.writeHead(200, {
       'content-type': 'application/json',
-      'transfer-encoding': 'chunked',
       'cache-control': 'no-cache',
     })
     this.openWatches.add(res)
@@ -748,7 +770,7 @@ export class ApiServer {
     }
     const write = (line: string): void => {
       if (closed) return
-      if (res.writableNeedDrain) {
+      if (needsDrain(res)) {
         queue.push(line)
         // A client that does not read is cut off rather than buffered without end.
         if (queue.length > maxQueuedEvents) finish()
@@ -757,7 +779,7 @@ export class ApiServer {
       res.write(line)
     }
     res.on('drain', () => {
-      while (queue.length > 0 && !res.writableNeedDrain) res.write(queue.shift()!)
+      while (queue.length > 0 && !needsDrain(res)) res.write(queue.shift()!)
     })
     const onEvent = (e: WatchEvent): void => {
       if (inNamespace(e.object)) write(render(e.type, e.object, e.resourceVersion))

@@ -98,7 +98,7 @@ export async function servePodLogs(
       if (e.name === 'PodLogError') throw new BadRequestError(e.message)
       throw err
     }
-    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' })
+    res.writeHead(200, { 'content-type': 'text/plain' })
     res.flushHeaders()
     let sent = 0
     stream.on('data', (chunk: Buffer | string) => {
@@ -162,7 +162,6 @@ function forward(
         up.socket.setTimeout(0)
         res.writeHead(up.statusCode ?? 502, {
           'content-type': up.headers['content-type'] ?? 'text/plain',
-          'transfer-encoding': 'chunked',
         })
         res.flushHeaders()
         up.pipe(res)

@@ -281,6 +281,9 @@ export const DEFAULT_PROXY_CONNECT_TIMEOUT_MS = 30_000
  * answer back with http-proxy. One instance per API server; it keeps no sockets between
  * requests (no keep-alive agent to the back-ends); `stop()` ends upgraded connections.
  */
+/** Headers about one HTTP/1.1 connection, which an HTTP/2 answer must not carry (RFC 9113 §8.2.2). */
+const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']
+
 export class ProxySubresource {
   private readonly proxy: httpProxy
   private readonly log: Logger
@@ -308,7 +311,13 @@ export class ProxySubresource {
         else socket.once('close', () => backend.destroy())
       })
     })
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => {
+    this.proxy.on('proxyRes', (proxyRes, req, res) => {
+      // HTTP/2 forbids connection-specific headers (the stream is the connection) and has no
+      // reason phrase.
+      if (req.httpVersionMajor === 2) {
+        for (const h of HOP_BY_HOP_HEADERS) delete proxyRes.headers[h]
+        proxyRes.statusMessage = ''
+      }
       // A back-end that breaks off its answer half-way: the client's answer is broken off too
       // (the status line is already sent); without a listener the error would end the process.
       proxyRes.on('error', () => res.destroy())
@@ -384,7 +393,14 @@ export class ProxySubresource {
   /** The request as the back-end sees it: its own path, and no credentials for the cluster. */
   private prepare(req: IncomingMessage, path: ProxyPath, url: URL): void {
     delete req.headers.authorization
-    req.url = `${path.rest || '/'}${url.search}`
+    const backendUrl = `${path.rest || '/'}${url.search}`
+    if (req.httpVersionMajor === 2) {
+      // An HTTP/2 request's pseudo-headers (`:method`, `:path`, …) are not HTTP/1.1 headers,
+      // and its `method` and `url` are read from them: it gets its own, then they go.
+      const own = (value: unknown) => ({ value, writable: true, configurable: true })
+      Object.defineProperties(req, { method: own(req.method), url: own(backendUrl) })
+      for (const h of Object.keys(req.headers)) if (h.startsWith(':')) delete req.headers[h]
+    } else req.url = backendUrl
   }
 
   /** Breaks off a proxied request whose back-end has not accepted the connection in time. */

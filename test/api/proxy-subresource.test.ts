@@ -1,6 +1,7 @@
 import '../../src/util/polyfill.js'
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2'
 import { request as httpsRequestRaw } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -623,6 +624,76 @@ api('an upgrade without a token is refused with 401; one to another path with 40
   assert.is(down.status, 503)
   assert.match(JSON.parse(down.echo).message, /^error trying to reach service:/)
 })
+
+/** One request over an HTTP/2 session: status, headers, body. */
+function h2Call(
+  session: ClientHttp2Session,
+  path: string,
+  opts: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({
+      ':method': opts.method ?? 'GET',
+      ':path': path,
+      authorization: `Bearer ${TOKEN}`,
+      ...opts.headers,
+    })
+    let headers: Record<string, unknown> = {}
+    req.on('response', (h) => {
+      headers = h
+    })
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () =>
+      resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(chunks).toString('utf8') }),
+    )
+    req.on('error', reject)
+    req.end(opts.body)
+  })
+}
+
+api(
+  'HTTP/2 (as kubectl negotiates it): API requests, a watch, and proxied requests on one connection',
+  async () => {
+    const session = connectHttp2(state.base, { ca: state.ca })
+    try {
+      const version = await h2Call(session, '/version')
+      assert.is(session.alpnProtocol, 'h2')
+      assert.is(version.status, 200)
+      assert.is(JSON.parse(version.body).major, '1')
+      // A watch streams its events in DATA frames and ends at its timeout.
+      const watch = await h2Call(
+        session,
+        '/api/v1/namespaces/default/pods?watch=true&resourceVersion=0&timeoutSeconds=1',
+      )
+      assert.is(watch.status, 200)
+      const names = watch.body
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { object: KubeObject }).object.metadata.name)
+      assert.ok(names.includes('pa'), watch.body)
+      // Proxied: the method, path and body go through, the pseudo-headers are not sent on as
+      // headers, and the back-end's HTTP/1.1 connection headers are not sent back.
+      for (const method of ['POST', 'GET']) {
+        const body = method === 'POST' ? JSON.stringify({ over: 'h2' }) : undefined
+        const res = await h2Call(session, '/api/v1/namespaces/default/pods/pa:http/proxy/x?y=1', {
+          method,
+          ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}),
+        })
+        assert.is(res.status, 200, res.body)
+        assert.is(res.headers['x-backend'], 'a')
+        assert.is(res.headers.connection, undefined)
+        const seen = JSON.parse(res.body) as Seen
+        assert.is(seen.method, method)
+        assert.is(seen.url, '/x?y=1')
+        assert.is(seen.authorization, null)
+        assert.is(seen.body, body ?? '')
+      }
+    } finally {
+      session.close()
+    }
+  },
+)
 
 api('discovery lists pods/proxy and services/proxy', async () => {
   const res = await call('/api/v1')
