@@ -19,6 +19,7 @@
  *   SHOAL_BENCH_WARMUP_MS=500 SHOAL_BENCH_MEASURE_MS=10000 make bench B=api  # other windows
  *   SHOAL_BENCH_NODE_FLAGS='--trace-gc' make bench B=api  # Node.js flags for the peers
  *   SHOAL_BENCH_ROUNDS=3 make bench B=api  # Shoal, etcd, Shoal, etcd, …: medians of the rounds
+ *   SHOAL_BENCH_HTTP2=1 make bench B=api   # both over HTTP/2: Shoal's API as kubectl, etcd's gRPC
  *
  * With several rounds the table holds each figure's median over the rounds (fresh clusters
  * every round), and each round's two rates are printed: on a shared VM both systems move by
@@ -30,7 +31,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
-import { closeHttpAgents, httpRequest } from '../support/http-client.js'
+import { BENCH_HTTP2, closeHttpAgents, httpRequest } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
 import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
 import { ShoalCluster } from '../support/shoal-cluster.js'
@@ -103,6 +104,7 @@ function configMapWrite(endpoints: Map<number, ApiEndpoint>): Write {
         headers: { 'content-type': 'application/json' },
         ca: e.ca,
         token: e.token,
+        http2: BENCH_HTTP2,
       },
       REQUEST_TIMEOUT_MS,
     )
@@ -368,7 +370,7 @@ async function main(): Promise<void> {
             }
             const e = shoalEndpoints.get(1)!
             const api =
-              `${e.url.startsWith('https:') ? 'HTTPS' : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
+              `${e.url.startsWith('https:') ? (BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1') : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
               `${e.token ? ' with a bearer token' : ''}, POST ${CONFIGMAPS_PATH} (201)`
             return { write: configMapWrite(shoalEndpoints), api }
           },

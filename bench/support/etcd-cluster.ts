@@ -8,7 +8,8 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { httpRequest } from './http-client.js'
+import { encodeEtcdPut, grpcUnary } from './grpc-client.js'
+import { BENCH_HTTP2, httpRequest } from './http-client.js'
 import type { KvCluster, LeaderView, PutOutcome } from './kv-cluster.js'
 import { type Child, startProcess, stopProcess } from './processes.js'
 import { sleep } from './stats.js'
@@ -117,6 +118,11 @@ export class EtcdCluster implements KvCluster {
   }
 
   async put(i: number, key: string, value: string, timeoutMs: number): Promise<PutOutcome> {
+    if (BENCH_HTTP2) {
+      const g = await grpcUnary(this.url(i), '/etcdserverpb.KV/Put', encodeEtcdPut(key, value), timeoutMs)
+      if (g.grpcStatus === 0) return { ok: true, status: 200 }
+      return { ok: false, status: 0, error: g.error ?? `grpc-status ${g.grpcStatus}: ${g.message ?? ''}` }
+    }
     const r = await httpRequest(
       `${this.url(i)}/v3/kv/put`,
       {
@@ -212,7 +218,9 @@ export class EtcdCluster implements KvCluster {
   }
 
   describeApi(): string {
-    return 'HTTP, v3 JSON gateway, POST /v3/kv/put'
+    return BENCH_HTTP2
+      ? 'gRPC over HTTP/2 (cleartext), one connection per member, etcdserverpb.KV/Put'
+      : 'HTTP/1.1, v3 JSON gateway, POST /v3/kv/put'
   }
 
   logTails(lines: number): string {

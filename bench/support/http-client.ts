@@ -1,6 +1,7 @@
 /**
  * The benchmarks' HTTP(S) client: node:http and node:https with keep-alive agents (one
- * connection per request in flight, reused), a timeout per request, an optional CA to trust
+ * connection per request in flight, reused), or node:http2 (one connection per origin), a
+ * timeout per request, an optional CA to trust
  * instead of the system's and an optional bearer token. One client serves Shoal and its
  * anchors alike, so that the client's own cost is the same on both sides of a comparison.
  *
@@ -8,6 +9,7 @@
  */
 
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
 
 export interface HttpRequest {
@@ -18,6 +20,11 @@ export interface HttpRequest {
   ca?: string | undefined
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string | undefined
+  /**
+   * Over HTTP/2 (https: only): every request to an origin is a stream of one shared
+   * connection, as kubectl and client-go talk to a Kubernetes API server.
+   */
+  http2?: boolean
 }
 
 export interface HttpAnswer {
@@ -27,6 +34,15 @@ export interface HttpAnswer {
   /** Why no answer came: a Node error code (ECONNREFUSED, ECONNRESET) or 'timeout'. */
   error?: string
 }
+
+/**
+ * How the benchmarks talk to each system. By default over HTTP/1.1 with one connection per
+ * request in flight: Shoal's API over HTTPS, etcd's v3 JSON gateway (the figures recorded
+ * since the first session). `SHOAL_BENCH_HTTP2=1`: each as its own clients talk to it over
+ * HTTP/2 — Shoal's API with one TLS connection per peer (kubectl, client-go), etcd with gRPC
+ * on one cleartext connection per member (clientv3, etcdctl).
+ */
+export const BENCH_HTTP2 = process.env.SHOAL_BENCH_HTTP2 === '1'
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY })
 /** One https agent per trusted CA (agents pool connections by their TLS options anyway). */
@@ -42,9 +58,74 @@ function httpsAgent(ca: string | undefined): https.Agent {
   return agent
 }
 
+/**
+ * One HTTP/2 session per origin and CA, opened on first use and again after it ends (an
+ * `http:` origin speaks HTTP/2 without TLS, with prior knowledge, as gRPC clients do).
+ */
+const http2Sessions = new Map<string, http2.ClientHttp2Session>()
+
+export function http2Session(origin: string, ca: string | undefined): http2.ClientHttp2Session {
+  const key = `${origin} ${ca ?? ''}`
+  let session = http2Sessions.get(key)
+  if (!session || session.closed || session.destroyed) {
+    const opened = http2.connect(origin, ca ? { ca } : {})
+    // A broken session fails its streams (each reports it); the next request opens another.
+    opened.on('error', () => {})
+    opened.once('close', () => {
+      if (http2Sessions.get(key) === opened) http2Sessions.delete(key)
+    })
+    http2Sessions.set(key, opened)
+    session = opened
+  }
+  return session
+}
+
+function http2Request(u: URL, req: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
+  const headers: http2.OutgoingHttpHeaders = {
+    ...req.headers,
+    ':method': req.method,
+    ':path': `${u.pathname}${u.search}`,
+  }
+  if (req.token !== undefined) headers.authorization = `Bearer ${req.token}`
+  const body = req.body === undefined ? undefined : Buffer.from(req.body)
+  if (body !== undefined) headers['content-length'] = body.byteLength
+  return new Promise((resolve) => {
+    let settled = false
+    const finish = (answer: HttpAnswer): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(answer)
+    }
+    let stream: http2.ClientHttp2Stream
+    try {
+      stream = http2Session(u.origin, req.ca).request(headers)
+    } catch (err) {
+      finish({ status: 0, body: '', error: (err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2' })
+      return
+    }
+    let status = 0
+    const chunks: Buffer[] = []
+    stream.on('response', (h) => {
+      status = Number(h[':status'] ?? 0)
+    })
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => finish({ status, body: Buffer.concat(chunks).toString('utf8') }))
+    stream.on('error', (err: NodeJS.ErrnoException) =>
+      finish({ status: 0, body: '', error: err.code ?? err.name }),
+    )
+    const timer = setTimeout(() => {
+      finish({ status: 0, body: '', error: 'timeout' })
+      stream.close(http2.constants.NGHTTP2_CANCEL)
+    }, timeoutMs)
+    stream.end(body)
+  })
+}
+
 /** One request; resolves with the status and the whole body, or status 0 and an error code. */
 export function httpRequest(url: string, req: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
   const u = new URL(url)
+  if (req.http2 && u.protocol === 'https:') return http2Request(u, req, timeoutMs)
   const tls = u.protocol === 'https:'
   const headers: Record<string, string> = { ...req.headers }
   if (req.token !== undefined) headers.authorization = `Bearer ${req.token}`
@@ -86,6 +167,8 @@ export function httpRequest(url: string, req: HttpRequest, timeoutMs: number): P
 
 /** Closes the pooled connections (at the end of a run, so nothing holds the process open). */
 export function closeHttpAgents(): void {
+  for (const session of http2Sessions.values()) session.destroy()
+  http2Sessions.clear()
   httpAgent.destroy()
   for (const agent of httpsAgents.values()) agent.destroy()
   httpsAgents.clear()

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ClusterStatus } from '../../src/p2p/cluster-manager.js'
 import { newClusterSecret } from '../../src/p2p/secret.js'
-import { type HttpAnswer, httpRequest } from './http-client.js'
+import { BENCH_HTTP2, type HttpAnswer, httpRequest } from './http-client.js'
 import type { KvCluster, LeaderView, PutOutcome } from './kv-cluster.js'
 import { type Child, startProcess, stopProcess } from './processes.js'
 import { sleep } from './stats.js'
@@ -92,7 +92,7 @@ export class ShoalCluster implements KvCluster {
   describeApi(): string {
     const e = this.endpoint(1)
     if (!e.url.startsWith('https:')) return 'HTTP, PUT /shoal/v1/kv/KEY'
-    return `HTTPS${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}, PUT /shoal/v1/kv/KEY`
+    return `${BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1'}${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}, PUT /shoal/v1/kv/KEY`
   }
 
   /** One request to member i's API (with its CA and token). */
@@ -105,7 +105,11 @@ export class ShoalCluster implements KvCluster {
     headers: Record<string, string> = {},
   ): Promise<HttpAnswer> {
     const e = this.endpoint(i)
-    return httpRequest(`${e.url}${path}`, { method, body, ca: e.ca, token: e.token, headers }, timeoutMs)
+    return httpRequest(
+      `${e.url}${path}`,
+      { method, body, ca: e.ca, token: e.token, headers, http2: BENCH_HTTP2 },
+      timeoutMs,
+    )
   }
 
   private spawn(i: number): void {
