@@ -979,7 +979,6 @@ export class ProcessRuntime implements Runtime {
     return undefined
   }
 
-  /** The command's process group, as the supervisor recorded it (waits briefly after a start). */
   /** The command's process group, waiting up to `waitMs` for a starting command to name it. */
   private async commandGroup(
     id: string,

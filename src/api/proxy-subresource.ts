@@ -276,14 +276,14 @@ export interface ProxySubresourceOptions {
 /** Default for `connectTimeoutMs` (Kubernetes' proxy dialer waits 30 s). */
 export const DEFAULT_PROXY_CONNECT_TIMEOUT_MS = 30_000
 
+/** Headers about one HTTP/1.1 connection, which an HTTP/2 answer must not carry (RFC 9113 §8.2.2). */
+const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']
+
 /**
  * The proxy subresource route: resolves the target, then streams the request to it and the
  * answer back with http-proxy. One instance per API server; it keeps no sockets between
  * requests (no keep-alive agent to the back-ends); `stop()` ends upgraded connections.
  */
-/** Headers about one HTTP/1.1 connection, which an HTTP/2 answer must not carry (RFC 9113 §8.2.2). */
-const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']
-
 export class ProxySubresource {
   private readonly proxy: httpProxy
   private readonly log: Logger

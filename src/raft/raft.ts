@@ -2035,7 +2035,7 @@ export class Raft extends EventEmitter {
     }
   }
 
-  /** Whether enough was applied since the last snapshot (with a per-server jitter of up to 10%). */
+  /** Whether enough was applied since the last snapshot. */
   private snapshotDue(): boolean {
     return this.lastApplied - this.snapshotIndex >= this.config.snapshotThreshold
   }
