@@ -365,7 +365,9 @@ export class ApiServer {
     // compatibility API hands both to the same handler with the same request/response methods.
     const server = this.options.tls
       ? createHttp2SecureServer(
-          { cert: this.options.tls.certPem, key: this.options.tls.keyPem, allowHTTP1: true },
+          // noDelay: as Node's HTTP/1.1 server does; with Nagle an answer's HEADERS and DATA
+          // frames, written apart, waited for the client's ACK in between.
+          { cert: this.options.tls.certPem, key: this.options.tls.keyPem, allowHTTP1: true, noDelay: true },
           handler as unknown as Parameters<typeof createHttp2SecureServer>[1],
         )
       : createHttpServer(handler)
