@@ -35,10 +35,25 @@ export class LogEntryDecodeError extends Error {
 
 /** Encodes `entry` into a fresh buffer; throws a `RangeError` for a field that is not a uint53. */
 export function encodeLogEntry(entry: LogEntry): Uint8Array {
+  const out = new Uint8Array(encodedLogEntryLength(entry))
+  encodeLogEntryInto(entry, out, 0)
+  return out
+}
+
+/** How many bytes `encodeLogEntry` makes of `entry`. */
+export function encodedLogEntryLength(entry: LogEntry): number {
+  return HEADER_BYTES + (entry.appendedAtMs !== undefined ? UINT64_BYTES : 0) + entry.data.byteLength
+}
+
+/**
+ * Encodes `entry` into `out` at `offset` (room for `encodedLogEntryLength(entry)` bytes): a
+ * writer that packs many entries into one buffer copies each one once. Throws a `RangeError`
+ * for a field that is not a uint53.
+ */
+export function encodeLogEntryInto(entry: LogEntry, out: Uint8Array, offset: number): void {
   const hasAppendedAt = entry.appendedAtMs !== undefined
   const headerBytes = HEADER_BYTES + (hasAppendedAt ? UINT64_BYTES : 0)
-  const out = new Uint8Array(headerBytes + entry.data.byteLength)
-  const view = new DataView(out.buffer)
+  const view = new DataView(out.buffer, out.byteOffset + offset, headerBytes)
   view.setUint8(0, LOG_CODEC_VERSION)
   writeUint64(view, 1, entry.index, 'index')
   writeUint64(view, 9, entry.term, 'term')
@@ -48,8 +63,7 @@ export function encodeLogEntry(entry: LogEntry): Uint8Array {
   view.setUint8(17, entry.type)
   view.setUint8(18, hasAppendedAt ? FLAG_APPENDED_AT : 0)
   if (hasAppendedAt) writeUint64(view, HEADER_BYTES, entry.appendedAtMs!, 'appendedAtMs')
-  out.set(entry.data, headerBytes)
-  return out
+  out.set(entry.data, offset + headerBytes)
 }
 
 /**

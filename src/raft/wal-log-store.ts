@@ -55,8 +55,15 @@ import {
 } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import zlib from 'node:zlib'
 import type { LogEntry, LogStore, StoreLogsOptions } from './log.js'
-import { decodeLogEntry, encodeLogEntry, readUint64, writeUint64 } from './log-codec.js'
+import {
+  decodeLogEntry,
+  encodedLogEntryLength,
+  encodeLogEntryInto,
+  readUint64,
+  writeUint64,
+} from './log-codec.js'
 
 const HEADER_BYTES = 8
 const KIND_ENTRY = 1
@@ -114,6 +121,17 @@ const CRC_TABLE = (() => {
 
 /** CRC-32 (IEEE), as zlib computes it. */
 export function crc32(bytes: Uint8Array): number {
+  if (nativeCrc32) return nativeCrc32(bytes)
+  return crc32InJs(bytes)
+}
+
+/**
+ * zlib's CRC-32 (the same IEEE polynomial), in Node.js from 20.15 and 22.2: several times
+ * faster than the table loop, which stays for older versions.
+ */
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32
+
+export function crc32InJs(bytes: Uint8Array): number {
   let c = -1
   for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
   return (c ^ -1) >>> 0
@@ -121,12 +139,17 @@ export function crc32(bytes: Uint8Array): number {
 
 function record(kind: number, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + 1 + payload.length)
-  out[HEADER_BYTES] = kind
   out.set(payload, HEADER_BYTES + 1)
-  const body = out.subarray(HEADER_BYTES)
-  out.writeUInt32BE(body.length, 0)
-  out.writeUInt32BE(crc32(body), 4)
+  sealRecord(out, 0, kind, payload.length)
   return out
+}
+
+/** Writes a record's header and kind around the `payloadBytes` already at `offset + HEADER_BYTES + 1`. */
+function sealRecord(out: Buffer, offset: number, kind: number, payloadBytes: number): void {
+  out[offset + HEADER_BYTES] = kind
+  const body = out.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + 1 + payloadBytes)
+  out.writeUInt32BE(body.length, offset)
+  out.writeUInt32BE(crc32(body), offset + 4)
 }
 
 /** The length of the whole, intact record at `offset`, or why there is none. */
@@ -283,19 +306,26 @@ export class WalLogStore implements LogStore {
   async storeLogs(entries: LogEntry[], options: StoreLogsOptions = {}): Promise<void> {
     if (entries.length === 0) return
     // Encoded (and checked) before anything is written: a bad entry stores nothing of its batch.
-    const records = entries.map((entry) => {
+    // One buffer for the batch, each entry encoded in place.
+    const lengths = entries.map((entry) => {
       if (!isIndex(entry.index)) {
         throw new RangeError(`storeLogs: index ${entry.index} is not an integer in 1..2^53-1`)
       }
-      return record(KIND_ENTRY, encodeLogEntry(entry))
+      return HEADER_BYTES + 1 + encodedLogEntryLength(entry)
     })
-    const bytes = Buffer.concat(records)
+    const bytes = Buffer.allocUnsafe(lengths.reduce((sum, n) => sum + n, 0))
+    let at = 0
+    entries.forEach((entry, i) => {
+      encodeLogEntryInto(entry, bytes, at + HEADER_BYTES + 1)
+      sealRecord(bytes, at, KIND_ENTRY, lengths[i]! - HEADER_BYTES - 1)
+      at += lengths[i]!
+    })
     const note = ([segment, start]: [Segment, number]): void => {
       let offset = start
-      entries.forEach((entry, i) => {
-        this.place(entry.index, { segment, offset, length: records[i]!.length })
-        offset += records[i]!.length
-      })
+      for (let i = 0; i < entries.length; i++) {
+        this.place(entries[i]!.index, { segment, offset, length: lengths[i]! })
+        offset += lengths[i]!
+      }
     }
     if (options.offThread) return this.enqueue(async () => note(await this.appendOffThread(bytes)))
     return this.enqueue(() => note(this.append(bytes)))

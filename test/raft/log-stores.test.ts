@@ -7,7 +7,13 @@ import * as assert from 'uvu/assert'
 import { InmemStore } from '../../src/raft/inmem-store.js'
 import { LevelStore } from '../../src/raft/level-store.js'
 import { type LogStore, LogType } from '../../src/raft/log.js'
-import { decodeLogEntry, encodeLogEntry, LOG_CODEC_VERSION } from '../../src/raft/log-codec.js'
+import {
+  decodeLogEntry,
+  encodedLogEntryLength,
+  encodeLogEntry,
+  encodeLogEntryInto,
+  LOG_CODEC_VERSION,
+} from '../../src/raft/log-codec.js'
 import { StableKeys, type StableStore } from '../../src/raft/stable.js'
 import { WalLogStore } from '../../src/raft/wal-log-store.js'
 import { rejectsWith } from '../support/assertions.js'
@@ -132,6 +138,11 @@ test('log codec: round trip with and without appendedAtMs, at the uint53 limits'
   assert.is(bytes[0], LOG_CODEC_VERSION)
   assert.is(bytes.byteLength, 19 + 8 + 3)
   assert.equal(decodeLogEntry(bytes), withTime)
+  // In place at an offset of a larger buffer: the same bytes, nothing around them touched.
+  const packed = new Uint8Array(encodedLogEntryLength(withTime) + 6).fill(0xee)
+  encodeLogEntryInto(withTime, packed, 3)
+  assert.equal([...packed.subarray(3, 3 + bytes.byteLength)], [...bytes])
+  assert.equal([...packed.subarray(0, 3), ...packed.subarray(3 + bytes.byteLength)], Array(6).fill(0xee))
   const plain = { index: 1, term: 0, type: LogType.Command, data: new Uint8Array(0) }
   assert.is(encodeLogEntry(plain).byteLength, 19)
   assert.equal(decodeLogEntry(encodeLogEntry(plain)), plain)
