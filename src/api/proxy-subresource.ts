@@ -69,6 +69,8 @@ export class ServiceUnavailableError extends StoreError {
  * and name are decoded; the rest is kept as the client encoded it.
  */
 export function parseProxyPath(pathname: string): ProxyPath | null {
+  // Asked of every request: most are not proxy requests, and need not be split to know it.
+  if (!pathname.includes('/proxy')) return null
   const parts = pathname.split('/')
   // ['', 'api', 'v1', 'namespaces', NS, KIND, NAME, 'proxy', ...rest]
   if (parts.length < 8 || parts[0] !== '' || parts[1] !== 'api' || parts[2] !== 'v1') return null

@@ -581,48 +581,65 @@ function checkOwnerReferences(c: Causes, v: unknown, path: string): void {
 }
 
 /** Validates metadata; returns the name found, for the error's title. */
+/** Metadata field paths, made once: metadata is validated for every write, on every peer. */
+const META_PATHS = {
+  annotations: 'metadata.annotations',
+  creationTimestamp: 'metadata.creationTimestamp',
+  deletionGracePeriodSeconds: 'metadata.deletionGracePeriodSeconds',
+  deletionTimestamp: 'metadata.deletionTimestamp',
+  finalizers: 'metadata.finalizers',
+  generateName: 'metadata.generateName',
+  generation: 'metadata.generation',
+  labels: 'metadata.labels',
+  managedFields: 'metadata.managedFields',
+  name: 'metadata.name',
+  namespace: 'metadata.namespace',
+  ownerReferences: 'metadata.ownerReferences',
+  resourceVersion: 'metadata.resourceVersion',
+  uid: 'metadata.uid',
+} as const
+const META_STRING_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp'] as const
+
 function checkMetadata(c: Causes, v: unknown, rules: KindRules, opts: ValidateOptions): string {
-  const path = 'metadata'
   if (absent(v)) {
-    c.required(child(path, 'name'), 'name or generateName is required')
+    c.required(META_PATHS.name, 'name or generateName is required')
     return ''
   }
-  const meta = readObj(c, v, path)
+  const meta = readObj(c, v, 'metadata')
   if (!meta) return ''
-  const generateName = readStr(c, meta.generateName, child(path, 'generateName')) ?? ''
+  const generateName = readStr(c, meta.generateName, META_PATHS.generateName) ?? ''
   if (generateName !== '')
     for (const msg of nameErrors(rules.name, generateName, true))
-      c.invalid(child(path, 'generateName'), generateName, msg)
+      c.invalid(META_PATHS.generateName, generateName, msg)
   const rawName = meta.name
-  const name = readStr(c, rawName, child(path, 'name')) ?? ''
+  const name = readStr(c, rawName, META_PATHS.name) ?? ''
   if (name !== '')
-    for (const msg of nameErrors(rules.name, name, false)) c.invalid(child(path, 'name'), name, msg)
+    for (const msg of nameErrors(rules.name, name, false)) c.invalid(META_PATHS.name, name, msg)
   // The API makes a name from generateName on create, after validation. A name of the wrong
   // type has been reported already.
   else if ((absent(rawName) || rawName === '') && !(opts.isCreate && generateName !== ''))
-    c.required(child(path, 'name'), 'name or generateName is required')
+    c.required(META_PATHS.name, 'name or generateName is required')
 
-  const namespace = readStr(c, meta.namespace, child(path, 'namespace')) ?? ''
+  const namespace = readStr(c, meta.namespace, META_PATHS.namespace) ?? ''
   if (namespace !== '') {
-    if (!rules.namespaced) c.forbidden(child(path, 'namespace'), 'not allowed on this type')
-    else for (const msg of dns1123LabelErrors(namespace)) c.invalid(child(path, 'namespace'), namespace, msg)
+    if (!rules.namespaced) c.forbidden(META_PATHS.namespace, 'not allowed on this type')
+    else for (const msg of dns1123LabelErrors(namespace)) c.invalid(META_PATHS.namespace, namespace, msg)
   }
 
-  checkLabels(c, readStrMap(c, meta.labels, child(path, 'labels')), child(path, 'labels'))
-  checkAnnotations(c, readStrMap(c, meta.annotations, child(path, 'annotations')), child(path, 'annotations'))
-  checkOwnerReferences(c, meta.ownerReferences, child(path, 'ownerReferences'))
-  checkFinalizers(c, meta.finalizers, child(path, 'finalizers'))
-  checkNonNegative(c, meta.generation, child(path, 'generation'))
-  checkNonNegative(c, meta.deletionGracePeriodSeconds, child(path, 'deletionGracePeriodSeconds'))
-  for (const field of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp'])
-    readStr(c, meta[field], child(path, field))
-  readList(c, meta.managedFields, child(path, 'managedFields'))
+  checkLabels(c, readStrMap(c, meta.labels, META_PATHS.labels), META_PATHS.labels)
+  checkAnnotations(c, readStrMap(c, meta.annotations, META_PATHS.annotations), META_PATHS.annotations)
+  checkOwnerReferences(c, meta.ownerReferences, META_PATHS.ownerReferences)
+  checkFinalizers(c, meta.finalizers, META_PATHS.finalizers)
+  checkNonNegative(c, meta.generation, META_PATHS.generation)
+  checkNonNegative(c, meta.deletionGracePeriodSeconds, META_PATHS.deletionGracePeriodSeconds)
+  for (const field of META_STRING_FIELDS) readStr(c, meta[field], META_PATHS[field])
+  readList(c, meta.managedFields, META_PATHS.managedFields)
 
   const oldMeta = !opts.isCreate && opts.old && isObj(opts.old.metadata) ? opts.old.metadata : undefined
   if (oldMeta) {
-    const immutable = (field: string, now: string, before: unknown): void => {
+    const immutable = (field: 'name' | 'namespace' | 'uid', now: string, before: unknown): void => {
       if (now !== '' && typeof before === 'string' && before !== '' && now !== before)
-        c.invalid(child(path, field), now, 'field is immutable')
+        c.invalid(META_PATHS[field], now, 'field is immutable')
     }
     immutable('name', name, oldMeta.name)
     immutable('namespace', namespace, oldMeta.namespace)
