@@ -280,9 +280,16 @@ trap 'kill -TERM -"$c" 2>/dev/null' TERM
 trap 'kill -INT -"$c" 2>/dev/null' INT
 trap 'kill -HUP -"$c" 2>/dev/null' HUP
 # A trapped signal interrupts wait (status > 128) while the command still runs: wait again.
+# If the command ended meanwhile (while the trap ran), the status is the interrupted wait's,
+# not the command's: the shell still holds the command's own, which one more wait returns
+# (127 only when there is none).
 while :; do
   wait "$c"; st=$?
-  [ "$st" -gt 128 ] && kill -0 "$c" 2>/dev/null || break
+  [ "$st" -gt 128 ] || break
+  kill -0 "$c" 2>/dev/null && continue
+  wait "$c"; own=$?
+  [ "$own" -ne 127 ] && st=$own
+  break
 done
 # The container ends with its command: what it left in its group goes too.
 kill -KILL -"$c" 2>/dev/null
