@@ -816,15 +816,18 @@ export class ProcessRuntime implements Runtime {
     // As the kubelet reads CRI logs: the last tailLines lines, then those since sinceMs. A last
     // line without its newline is one being written while the container runs (not a line yet),
     // or, once it has exited, the last thing it wrote.
-    const startOffset =
-      options.tailLines !== undefined ? await tailOffset(path, options.tailLines, await exited()) : 0
+    const tail =
+      options.tailLines !== undefined ? await tailOffset(path, options.tailLines, await exited()) : undefined
+    const startOffset = tail?.offset ?? 0
+    // Not following, the tail is of the file as it was then: lines written since are not in it.
+    const until = !options.follow && tail ? tail.size : undefined
     const format = (stored: string): string | undefined => {
       const line = parseLogLine(stored)
       if (options.sinceMs !== undefined && line.ms < options.sinceMs) return undefined
       if (!options.timestamps || !line.ns) return `${line.text}\n`
       return `${nanosTimestamp(line.ns)} ${line.text}\n`
     }
-    const gen = this.logLines(path, startOffset, options, exited)
+    const gen = this.logLines(path, startOffset, options, exited, until)
     return Readable.from(
       (async function* () {
         for await (const stored of gen) {
@@ -1162,6 +1165,7 @@ export class ProcessRuntime implements Runtime {
     offset: number,
     options: LogOptions,
     exited: () => Promise<boolean>,
+    until?: number,
   ): AsyncGenerator<string> {
     let position = offset
     let pending = ''
@@ -1172,7 +1176,9 @@ export class ProcessRuntime implements Runtime {
       if (file) {
         try {
           for (;;) {
-            const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
+            const want = until === undefined ? buffer.length : Math.min(buffer.length, until - position)
+            if (want <= 0) break
+            const { bytesRead } = await file.read(buffer, 0, want, position)
             if (bytesRead === 0) break
             position += bytesRead
             pending += buffer.toString('utf8', 0, bytesRead)
@@ -1273,13 +1279,20 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`)
 }
 
-/** The offset of the start of the last `lines` lines of the file (0 if it has fewer). */
-async function tailOffset(path: string, lines: number, partialLastLineCounts: boolean): Promise<number> {
+/**
+ * Where the last `lines` lines of the file start (0 if it has fewer), and the file's size when
+ * they were counted.
+ */
+async function tailOffset(
+  path: string,
+  lines: number,
+  partialLastLineCounts: boolean,
+): Promise<{ offset: number; size: number }> {
   const file = await open(path, 'r').catch(() => undefined)
-  if (!file) return 0
+  if (!file) return { offset: 0, size: 0 }
   try {
     const size = (await file.stat()).size
-    if (lines <= 0) return size
+    if (lines <= 0) return { offset: size, size }
     const chunk = Buffer.alloc(64 * 1024)
     let end = size
     let seen = 0
@@ -1299,11 +1312,11 @@ async function tailOffset(path: string, lines: number, partialLastLineCounts: bo
           continue
         }
         seen += 1
-        if (seen === lines) return start + i + 1
+        if (seen === lines) return { offset: start + i + 1, size }
       }
       end = start
     }
-    return 0
+    return { offset: 0, size }
   } finally {
     await file.close()
   }
