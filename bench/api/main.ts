@@ -34,7 +34,7 @@ import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
 import { BENCH_HTTP2, closeHttpAgents, httpRequest } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
 import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
-import { ShoalCluster } from '../support/shoal-cluster.js'
+import { describeTransport, ShoalCluster } from '../support/shoal-cluster.js'
 import { machineInfo, percentile, projectRoot, round, table, writeFigures } from '../support/stats.js'
 
 const SHOAL_BLOCK = 42
@@ -369,9 +369,7 @@ async function main(): Promise<void> {
               shoalEndpoints.set(i, shoalEndpoint(join(shoalRoot, `peer-${i}`)))
             }
             const e = shoalEndpoints.get(1)!
-            const api =
-              `${e.url.startsWith('https:') ? (BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1') : 'HTTP'}${e.ca ? ' (cluster CA)' : ''}` +
-              `${e.token ? ' with a bearer token' : ''}, POST ${CONFIGMAPS_PATH} (201)`
+            const api = `${describeTransport(e)}, POST ${CONFIGMAPS_PATH} (201)`
             return { write: configMapWrite(shoalEndpoints), api }
           },
           '',

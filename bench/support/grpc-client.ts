@@ -6,8 +6,7 @@
  * trailers, and the protobuf encoding of `etcdserverpb.PutRequest` (key = 1, value = 2).
  */
 
-import http2 from 'node:http2'
-import { http2Session } from './http-client.js'
+import { http2Exchange } from './http-client.js'
 
 export interface GrpcAnswer {
   /** 0 when the call succeeded; a gRPC status code otherwise; -1 when no answer came. */
@@ -18,7 +17,7 @@ export interface GrpcAnswer {
 }
 
 /** One unary call; never throws. */
-export function grpcUnary(
+export async function grpcUnary(
   origin: string,
   path: string,
   message: Uint8Array,
@@ -27,51 +26,18 @@ export function grpcUnary(
   const frame = Buffer.alloc(5 + message.byteLength)
   frame.writeUInt32BE(message.byteLength, 1) // byte 0: not compressed
   frame.set(message, 5)
-  return new Promise((resolve) => {
-    let settled = false
-    const finish = (answer: GrpcAnswer): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(answer)
-    }
-    let stream: http2.ClientHttp2Stream
-    try {
-      stream = http2Session(origin, undefined).request({
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      })
-    } catch (err) {
-      finish({ grpcStatus: -1, error: (err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2' })
-      return
-    }
-    let status: string | undefined
-    let statusMessage: string | undefined
-    const take = (h: http2.IncomingHttpHeaders): void => {
-      if (h['grpc-status'] !== undefined) status = String(h['grpc-status'])
-      if (h['grpc-message'] !== undefined) statusMessage = decodeURIComponent(String(h['grpc-message']))
-    }
-    stream.on('response', take) // a "trailers-only" answer carries its status here
-    stream.on('trailers', take)
-    stream.on('data', () => {}) // the reply message itself is not needed
-    stream.on('end', () =>
-      finish(
-        status === undefined
-          ? { grpcStatus: -1, error: 'no grpc-status' }
-          : { grpcStatus: Number(status), ...(statusMessage ? { message: statusMessage } : {}) },
-      ),
-    )
-    stream.on('error', (err: NodeJS.ErrnoException) =>
-      finish({ grpcStatus: -1, error: err.code ?? err.name }),
-    )
-    const timer = setTimeout(() => {
-      finish({ grpcStatus: -1, error: 'timeout' })
-      stream.close(http2.constants.NGHTTP2_CANCEL)
-    }, timeoutMs)
-    stream.end(frame)
-  })
+  const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' }
+  const a = await http2Exchange(origin, undefined, headers, frame, timeoutMs)
+  if (a.error !== undefined) return { grpcStatus: -1, error: a.error }
+  // A "trailers-only" answer carries its status in the headers. The reply message itself is
+  // not needed.
+  const status = a.trailers['grpc-status'] ?? a.headers['grpc-status']
+  if (status === undefined) return { grpcStatus: -1, error: 'no grpc-status' }
+  const statusMessage = a.trailers['grpc-message'] ?? a.headers['grpc-message']
+  return {
+    grpcStatus: Number(status),
+    ...(statusMessage ? { message: decodeURIComponent(String(statusMessage)) } : {}),
+  }
 }
 
 /** `etcdserverpb.PutRequest{key, value}` in protobuf. */

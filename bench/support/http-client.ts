@@ -59,12 +59,33 @@ function httpsAgent(ca: string | undefined): https.Agent {
 }
 
 /**
+ * Settles a request once: with the first answer, or with `timedOut` after `timeoutMs`, when
+ * `abort` (called after the answer) ends what is still running.
+ */
+function settleOnce<T>(resolve: (answer: T) => void, timeoutMs: number, timedOut: T, abort: () => void) {
+  let settled = false
+  const finish = (answer: T): void => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    resolve(answer)
+  }
+  const timer = setTimeout(() => {
+    finish(timedOut)
+    abort()
+  }, timeoutMs)
+  return finish
+}
+
+const errorCode = (err: NodeJS.ErrnoException): string => err.code ?? err.name
+
+/**
  * One HTTP/2 session per origin and CA, opened on first use and again after it ends (an
  * `http:` origin speaks HTTP/2 without TLS, with prior knowledge, as gRPC clients do).
  */
 const http2Sessions = new Map<string, http2.ClientHttp2Session>()
 
-export function http2Session(origin: string, ca: string | undefined): http2.ClientHttp2Session {
+function http2Session(origin: string, ca: string | undefined): http2.ClientHttp2Session {
   const key = `${origin} ${ca ?? ''}`
   let session = http2Sessions.get(key)
   if (!session || session.closed || session.destroyed) {
@@ -80,7 +101,51 @@ export function http2Session(origin: string, ca: string | undefined): http2.Clie
   return session
 }
 
-function http2Request(u: URL, req: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
+/** What one HTTP/2 stream brought back: headers, trailers and body, or why nothing came. */
+export interface Http2Answer {
+  headers: http2.IncomingHttpHeaders
+  trailers: http2.IncomingHttpHeaders
+  body: Buffer
+  /** A Node error code or 'timeout'; the rest is then empty. */
+  error?: string
+}
+
+/** One stream on the origin's shared session; never throws. */
+export function http2Exchange(
+  origin: string,
+  ca: string | undefined,
+  headers: http2.OutgoingHttpHeaders,
+  body: Uint8Array | undefined,
+  timeoutMs: number,
+): Promise<Http2Answer> {
+  const failed = (error: string): Http2Answer => ({ headers: {}, trailers: {}, body: Buffer.alloc(0), error })
+  return new Promise((resolve) => {
+    let stream: http2.ClientHttp2Stream | undefined
+    const finish = settleOnce(resolve, timeoutMs, failed('timeout'), () =>
+      stream?.close(http2.constants.NGHTTP2_CANCEL),
+    )
+    try {
+      stream = http2Session(origin, ca).request(headers)
+    } catch (err) {
+      finish(failed((err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2'))
+      return
+    }
+    const answer: Http2Answer = { headers: {}, trailers: {}, body: Buffer.alloc(0) }
+    const chunks: Buffer[] = []
+    stream.on('response', (h) => {
+      answer.headers = h
+    })
+    stream.on('trailers', (h) => {
+      answer.trailers = h
+    })
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => finish({ ...answer, body: Buffer.concat(chunks) }))
+    stream.on('error', (err: NodeJS.ErrnoException) => finish(failed(errorCode(err))))
+    stream.end(body)
+  })
+}
+
+async function http2Request(u: URL, req: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
   const headers: http2.OutgoingHttpHeaders = {
     ...req.headers,
     ':method': req.method,
@@ -89,37 +154,9 @@ function http2Request(u: URL, req: HttpRequest, timeoutMs: number): Promise<Http
   if (req.token !== undefined) headers.authorization = `Bearer ${req.token}`
   const body = req.body === undefined ? undefined : Buffer.from(req.body)
   if (body !== undefined) headers['content-length'] = body.byteLength
-  return new Promise((resolve) => {
-    let settled = false
-    const finish = (answer: HttpAnswer): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(answer)
-    }
-    let stream: http2.ClientHttp2Stream
-    try {
-      stream = http2Session(u.origin, req.ca).request(headers)
-    } catch (err) {
-      finish({ status: 0, body: '', error: (err as NodeJS.ErrnoException).code ?? 'ERR_HTTP2' })
-      return
-    }
-    let status = 0
-    const chunks: Buffer[] = []
-    stream.on('response', (h) => {
-      status = Number(h[':status'] ?? 0)
-    })
-    stream.on('data', (c: Buffer) => chunks.push(c))
-    stream.on('end', () => finish({ status, body: Buffer.concat(chunks).toString('utf8') }))
-    stream.on('error', (err: NodeJS.ErrnoException) =>
-      finish({ status: 0, body: '', error: err.code ?? err.name }),
-    )
-    const timer = setTimeout(() => {
-      finish({ status: 0, body: '', error: 'timeout' })
-      stream.close(http2.constants.NGHTTP2_CANCEL)
-    }, timeoutMs)
-    stream.end(body)
-  })
+  const a = await http2Exchange(u.origin, req.ca, headers, body, timeoutMs)
+  if (a.error !== undefined) return { status: 0, body: '', error: a.error }
+  return { status: Number(a.headers[':status'] ?? 0), body: a.body.toString('utf8') }
 }
 
 /** One request; resolves with the status and the whole body, or status 0 and an error code. */
@@ -132,35 +169,24 @@ export function httpRequest(url: string, req: HttpRequest, timeoutMs: number): P
   const body = req.body === undefined ? undefined : Buffer.from(req.body)
   if (body !== undefined) headers['content-length'] = String(body.byteLength)
   return new Promise((resolve) => {
-    let settled = false
-    const finish = (answer: HttpAnswer): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(answer)
-    }
+    let r: http.ClientRequest | undefined
+    const finish = settleOnce<HttpAnswer>(resolve, timeoutMs, { status: 0, body: '', error: 'timeout' }, () =>
+      r?.destroy(),
+    )
     const options: http.RequestOptions = {
       method: req.method,
       headers,
       agent: tls ? httpsAgent(req.ca) : httpAgent,
     }
-    const r = (tls ? https : http).request(u, options, (res) => {
+    r = (tls ? https : http).request(u, options, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
         finish({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
       )
-      res.on('error', (err: NodeJS.ErrnoException) =>
-        finish({ status: 0, body: '', error: err.code ?? err.name }),
-      )
+      res.on('error', (err: NodeJS.ErrnoException) => finish({ status: 0, body: '', error: errorCode(err) }))
     })
-    r.on('error', (err: NodeJS.ErrnoException) =>
-      finish({ status: 0, body: '', error: err.code ?? err.name }),
-    )
-    const timer = setTimeout(() => {
-      finish({ status: 0, body: '', error: 'timeout' })
-      r.destroy()
-    }, timeoutMs)
+    r.on('error', (err: NodeJS.ErrnoException) => finish({ status: 0, body: '', error: errorCode(err) }))
     r.end(body)
   })
 }

@@ -41,6 +41,15 @@ interface ApiEndpoint {
   token?: string | undefined
 }
 
+/** How the benchmarks reach a peer's API: protocol, trust and credentials. */
+export function describeTransport(e: {
+  url: string
+  ca?: string | undefined
+  token?: string | undefined
+}): string {
+  if (!e.url.startsWith('https:')) return 'HTTP'
+  return `${BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1'}${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}`
+}
 export class ShoalCluster implements KvCluster {
   readonly name = 'Shoal'
   readonly size: number
@@ -90,9 +99,7 @@ export class ShoalCluster implements KvCluster {
   }
 
   describeApi(): string {
-    const e = this.endpoint(1)
-    if (!e.url.startsWith('https:')) return 'HTTP, PUT /shoal/v1/kv/KEY'
-    return `${BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1'}${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}, PUT /shoal/v1/kv/KEY`
+    return `${describeTransport(this.endpoint(1))}, PUT /shoal/v1/kv/KEY`
   }
 
   /** One request to member i's API (with its CA and token). */

@@ -15,36 +15,29 @@
  */
 
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { patchMethodOnce } from './library-patch.js'
 
 type LengthDecoder = (data: { byteLength: number }) => number
 
-interface DecoderFields {
-  lengthDecoder: LengthDecoder
-  /** On the instance: its length decoder is wrapped (the prototype's own mark is another name). */
-  shoalLengthWrapped?: true
-}
-
-type Patchable = {
-  decode(this: DecoderFields, buf: unknown): Generator<unknown>
-  shoalEmptyIsZero?: true
-}
+/** Decoders whose length decoder is wrapped already. */
+const wrapped = new WeakSet<object>()
 
 /** Installs the rule (idempotent). */
 export function useQuietLengthPrefixEnd(): void {
-  const proto = LengthPrefixedDecoder.prototype as unknown as Patchable
-  if (proto.shoalEmptyIsZero) return
-  const original = proto.decode
-  if (typeof original !== 'function')
-    throw new Error('@libp2p/utils: no LengthPrefixedDecoder.decode to patch')
-  proto.decode = function (this: DecoderFields, buf: unknown): Generator<unknown> {
-    if (!Object.hasOwn(this, 'shoalLengthWrapped')) {
-      const decodeLength = this.lengthDecoder
-      if (typeof decodeLength !== 'function')
-        throw new Error('@libp2p/utils: LengthPrefixedDecoder has no lengthDecoder (library changed?)')
-      this.lengthDecoder = (data) => (data.byteLength === 0 ? 0 : decodeLength(data))
-      this.shoalLengthWrapped = true
-    }
-    return original.call(this, buf)
-  }
-  proto.shoalEmptyIsZero = true
+  patchMethodOnce<(this: { lengthDecoder: LengthDecoder }, buf: unknown) => Generator<unknown>>(
+    LengthPrefixedDecoder.prototype,
+    'decode',
+    '@libp2p/utils LengthPrefixedDecoder',
+    (original) =>
+      function (this: { lengthDecoder: LengthDecoder }, buf: unknown): Generator<unknown> {
+        if (!wrapped.has(this)) {
+          const decodeLength = this.lengthDecoder
+          if (typeof decodeLength !== 'function')
+            throw new Error('@libp2p/utils: LengthPrefixedDecoder has no lengthDecoder (library changed?)')
+          this.lengthDecoder = (data) => (data.byteLength === 0 ? 0 : decodeLength(data))
+          wrapped.add(this)
+        }
+        return original.call(this, buf)
+      },
+  )
 }

@@ -13,6 +13,7 @@
  */
 
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
+import { patchMethodOnce } from './library-patch.js'
 
 interface WindowFields {
   state: StreamState
@@ -20,18 +21,16 @@ interface WindowFields {
   recvWindowCapacity: number
 }
 
-type Patchable = { sendWindowUpdate(this: WindowFields): void; shoalHalfWindowUpdates?: true }
-
 /** Installs the half-window rule (idempotent). */
 export function useHalfWindowUpdates(): void {
-  const proto = YamuxStream.prototype as unknown as Patchable
-  if (proto.shoalHalfWindowUpdates) return
-  const original = proto.sendWindowUpdate
-  if (typeof original !== 'function')
-    throw new Error('yamux: no sendWindowUpdate to patch (library changed?)')
-  proto.sendWindowUpdate = function (this: WindowFields): void {
-    if (this.state === StreamState.Established && this.recvWindowCapacity * 2 > this.recvWindow) return
-    original.call(this)
-  }
-  proto.shoalHalfWindowUpdates = true
+  patchMethodOnce<(this: WindowFields) => void>(
+    YamuxStream.prototype,
+    'sendWindowUpdate',
+    'yamux',
+    (original) =>
+      function (this: WindowFields): void {
+        if (this.state === StreamState.Established && this.recvWindowCapacity * 2 > this.recvWindow) return
+        original.call(this)
+      },
+  )
 }

@@ -67,6 +67,8 @@ import {
 
 const HEADER_BYTES = 8
 const KIND_ENTRY = 1
+/** Where a record's payload starts: after the header and the kind byte. */
+const PAYLOAD_AT = HEADER_BYTES + 1
 const KIND_DELETION = 2
 /** A record body larger than this is damage, not data (Raft entries are far smaller). */
 const MAX_BODY_BYTES = 256 * 1024 * 1024
@@ -138,23 +140,23 @@ export function crc32InJs(bytes: Uint8Array): number {
 }
 
 function record(kind: number, payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + 1 + payload.length)
-  out.set(payload, HEADER_BYTES + 1)
+  const out = Buffer.allocUnsafe(PAYLOAD_AT + payload.length)
+  out.set(payload, PAYLOAD_AT)
   sealRecord(out, 0, kind, payload.length)
   return out
 }
 
-/** Writes a record's header and kind around the `payloadBytes` already at `offset + HEADER_BYTES + 1`. */
+/** Writes a record's header and kind around the `payloadBytes` already at `offset + PAYLOAD_AT`. */
 function sealRecord(out: Buffer, offset: number, kind: number, payloadBytes: number): void {
   out[offset + HEADER_BYTES] = kind
-  const body = out.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + 1 + payloadBytes)
+  const body = out.subarray(offset + HEADER_BYTES, offset + PAYLOAD_AT + payloadBytes)
   out.writeUInt32BE(body.length, offset)
   out.writeUInt32BE(crc32(body), offset + 4)
 }
 
 /** The length of the whole, intact record at `offset`, or why there is none. */
 function intactRecordAt(bytes: Buffer, offset: number): number | string {
-  if (bytes.length - offset < HEADER_BYTES + 1) return 'a record cut short'
+  if (bytes.length - offset < PAYLOAD_AT) return 'a record cut short'
   const length = bytes.readUInt32BE(offset)
   if (length < 1 || length > MAX_BODY_BYTES) return `a record of ${length} bytes`
   if (bytes.length - offset < HEADER_BYTES + length) return 'a record cut short'
@@ -311,13 +313,13 @@ export class WalLogStore implements LogStore {
       if (!isIndex(entry.index)) {
         throw new RangeError(`storeLogs: index ${entry.index} is not an integer in 1..2^53-1`)
       }
-      return HEADER_BYTES + 1 + encodedLogEntryLength(entry)
+      return PAYLOAD_AT + encodedLogEntryLength(entry)
     })
     const bytes = Buffer.allocUnsafe(lengths.reduce((sum, n) => sum + n, 0))
     let at = 0
     entries.forEach((entry, i) => {
-      encodeLogEntryInto(entry, bytes, at + HEADER_BYTES + 1)
-      sealRecord(bytes, at, KIND_ENTRY, lengths[i]! - HEADER_BYTES - 1)
+      encodeLogEntryInto(entry, bytes, at + PAYLOAD_AT)
+      sealRecord(bytes, at, KIND_ENTRY, lengths[i]! - PAYLOAD_AT)
       at += lengths[i]!
     })
     const note = ([segment, start]: [Segment, number]): void => {
