@@ -52,7 +52,11 @@ const LOCK_FILE = 'bootstrap-lock.json'
 
 /** A request carried to the leader. */
 export type LeaderRequest =
-  | { type: 'apply'; data: Uint8Array }
+  /**
+   * `indexOnly`: the sender takes the result from its own apply (ObjectStore.resultOf), so a
+   * leader it forwarded the request to answers with the index alone, not the object.
+   */
+  | { type: 'apply'; data: Uint8Array; indexOnly?: boolean }
   | { type: 'join'; peer: PeerInfo }
   | { type: 'leave'; id: string }
   | { type: 'remove'; id: string }
@@ -602,8 +606,9 @@ export class ClusterManager {
     switch (request.type) {
       case 'apply': {
         const r = await this.raft.apply(request.data, { timeoutMs: 10_000 })
-        if (fromPeer) this.raft.expediteCommit(fromPeer, r.index)
-        return { index: r.index, response: r.response }
+        if (!fromPeer) return { index: r.index, response: r.response }
+        this.raft.expediteCommit(fromPeer, r.index)
+        return request.indexOnly ? { index: r.index } : { index: r.index, response: r.response }
       }
       case 'join': {
         if (!isPeerInfo(request.peer)) throw new Error('join: bad peer record')
@@ -806,13 +811,20 @@ enum LeaderRequestEncoding {
   Json = 0,
   /** An `apply`: the rest is the command's bytes, as they are (no JSON, no base64). */
   Apply = 1,
+  /** The same, answered with the index alone (`indexOnly`). */
+  ApplyIndexOnly = 2,
 }
 
 /** A leader request as a channel payload. */
 export function encodeLeaderRequest(request: LeaderRequest): Uint8Array {
   const body = request.type === 'apply' ? request.data : Buffer.from(JSON.stringify(request), 'utf8')
   const payload = new Uint8Array(1 + body.length)
-  payload[0] = request.type === 'apply' ? LeaderRequestEncoding.Apply : LeaderRequestEncoding.Json
+  payload[0] =
+    request.type !== 'apply'
+      ? LeaderRequestEncoding.Json
+      : request.indexOnly
+        ? LeaderRequestEncoding.ApplyIndexOnly
+        : LeaderRequestEncoding.Apply
   payload.set(body, 1)
   return payload
 }
@@ -824,6 +836,8 @@ export function decodeLeaderRequest(payload: Uint8Array): LeaderRequest {
     case LeaderRequestEncoding.Apply:
       // A copy: the log keeps the command, and a view would keep the whole received chunk alive.
       return { type: 'apply', data: body.slice() }
+    case LeaderRequestEncoding.ApplyIndexOnly:
+      return { type: 'apply', data: body.slice(), indexOnly: true }
     case LeaderRequestEncoding.Json:
       return fromJsonRequest(JSON.parse(utf8(body)))
     default:

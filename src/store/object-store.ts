@@ -121,6 +121,15 @@ export type StoreResult =
   | { ok: true; object: KubeObject | null; created?: boolean; results?: StoreResult[] }
   | { ok: false; status: Status }
 
+/** What applying one entry answers: a store command's result, or a key-value command's. */
+export type ApplyResult = StoreResult | { key: string; deleted?: boolean }
+
+/**
+ * How many applied entries' results a store keeps (`resultOf`). A forwarding peer looks its
+ * write up right after applying it; thousands of entries later is never.
+ */
+export const RECENT_RESULTS = 4096
+
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
@@ -197,6 +206,8 @@ export class ObjectStore implements FSM {
   private objects = new Map<string, Map<string, KubeObject>>()
   private kv = new Map<string, string>()
   private kvListeners: ((key: string, value: string | undefined) => void)[] = []
+  /** The results of the last RECENT_RESULTS applied entries, by index (`resultOf`). */
+  private readonly recentResults = new Map<number, ApplyResult>()
   private systemNamespacesAt: string | null = null
 
   /** The service range cluster IPs come from (the same on every peer). */
@@ -258,7 +269,26 @@ export class ObjectStore implements FSM {
 
   // ---------------------------------------------------------------- apply
 
-  apply(entry: LogEntry): StoreResult | { key: string; deleted?: boolean } {
+  apply(entry: LogEntry): ApplyResult {
+    const result = this.applyEntry(entry)
+    const recent = this.recentResults
+    recent.set(entry.index, result)
+    if (recent.size > RECENT_RESULTS) recent.delete(recent.keys().next().value as number)
+    return result
+  }
+
+  /**
+   * What applying the entry at `index` answered, while it is among the last
+   * `RECENT_RESULTS` this store applied (undefined before, after, or when the store got there
+   * by a snapshot). Applying is deterministic, so this is the answer the leader's own apply
+   * gave: a peer that forwarded a write answers its client from here, as etcd's members do,
+   * and the object need not travel back from the leader.
+   */
+  resultOf(index: number): ApplyResult | undefined {
+    return this.recentResults.get(index)
+  }
+
+  private applyEntry(entry: LogEntry): ApplyResult {
     const index = entry.index
     let cmd: StoreCommand
     try {
@@ -283,7 +313,7 @@ export class ObjectStore implements FSM {
     }
   }
 
-  private applyCommand(cmd: StoreCommand, entry: LogEntry): StoreResult | { key: string; deleted?: boolean } {
+  private applyCommand(cmd: StoreCommand, entry: LogEntry): ApplyResult {
     const index = entry.index
     switch (cmd.op) {
       case 'put':
@@ -842,6 +872,8 @@ export class ObjectStore implements FSM {
   }
 
   async restore(data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    // The entries a snapshot stands for were never applied here: no result of theirs is known.
+    this.recentResults.clear()
     const parts: Uint8Array[] = []
     if (data instanceof Uint8Array) parts.push(data)
     else for await (const p of data) parts.push(p)

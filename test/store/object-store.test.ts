@@ -3,7 +3,12 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { LogType } from '../../src/raft/log.js'
 import type { SnapshotSink } from '../../src/raft/snapshot.js'
-import { ObjectStore, type StoreCommand, type StoreResult } from '../../src/store/object-store.js'
+import {
+  ObjectStore,
+  RECENT_RESULTS,
+  type StoreCommand,
+  type StoreResult,
+} from '../../src/store/object-store.js'
 import type { KubeObject } from '../../src/store/types.js'
 import type { WatchEvent } from '../../src/store/watch-hub.js'
 import { FsmHarness } from './fsm-harness.js'
@@ -523,6 +528,37 @@ test('a malformed or unknown command changes nothing and answers an error', () =
   assert.is(unknown.code, 404)
   const kindless = h.fail(create('pods', { metadata: null } as unknown as KubeObject, 'default', 'uid-x'))
   assert.is(kindless.code, 400)
+})
+
+test('resultOf answers what applying an entry answered, for the last RECENT_RESULTS entries', async () => {
+  const h = harness()
+  const made = h.apply(create('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' } }))
+  const refused = h.apply(
+    create('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a' } }),
+  )
+  assert.is(h.store.resultOf(h.index - 1), made)
+  assert.is(h.store.resultOf(h.index), refused)
+  assert.is((refused as { status: { code: number } }).status.code, 409)
+  assert.is(h.store.resultOf(h.index + 1), undefined, 'not applied yet')
+  const first = h.index - 1
+  for (let i = 0; i < RECENT_RESULTS; i++) h.apply({ op: 'put', key: 'k', value: String(i) })
+  assert.is(h.store.resultOf(first), undefined, 'forgotten after RECENT_RESULTS more')
+  assert.ok(h.store.resultOf(first + 2), 'the last RECENT_RESULTS are kept')
+  assert.ok(h.store.resultOf(h.index))
+
+  // A store that got its state by a snapshot applied none of the entries it stands for.
+  const snap = await h.store.snapshot()
+  const chunks: Uint8Array[] = []
+  await snap.persist({
+    id: 's',
+    write: async (c) => {
+      chunks.push(c)
+    },
+    close: async () => {},
+    cancel: async () => {},
+  })
+  await h.store.restore(Buffer.concat(chunks.map((c) => Buffer.from(c))))
+  assert.is(h.store.resultOf(h.index), undefined)
 })
 
 test.run()
