@@ -20,6 +20,14 @@
  *   SHOAL_BENCH_NODE_FLAGS='--trace-gc' make bench B=api  # Node.js flags for the peers
  *   SHOAL_BENCH_ROUNDS=3 make bench B=api  # Shoal, etcd, Shoal, etcd, …: medians of the rounds
  *   SHOAL_BENCH_HTTP2=1 make bench B=api   # both over HTTP/2: Shoal's API as kubectl, etcd's gRPC
+ *   SHOAL_BENCH_API_PAIR=/path/to/other/checkout make bench B=api  # A/B: two Shoals at once
+ *
+ * A/B of two builds of Shoal (`SHOAL_BENCH_API_PAIR`: another checkout, built): both clusters
+ * run at the same time, 32 clients each, so both see the same machine — this VM's speed moves
+ * by ±25 % between runs minutes apart, more than most changes are worth, while two clusters
+ * side by side share whatever speed it has. Both are CPU-bound and share the two cores, so
+ * the ratio of their rates is the inverse ratio of their CPU per write. Each round swaps their
+ * addresses; no figures file.
  *
  * With several rounds the table holds each figure's median over the rounds (fresh clusters
  * every round), and each round's two rates are printed: on a shared VM both systems move by
@@ -52,6 +60,7 @@ const CPU_PROF_DIR = process.env.SHOAL_BENCH_CPU_PROF
 const SHOAL_ONLY_MODE = process.env.SHOAL_BENCH_API_SHOAL_ONLY ?? ''
 const SHOAL_ONLY = ['1', 'many', 'one'].includes(SHOAL_ONLY_MODE)
 const ROUNDS = Math.max(1, Number(process.env.SHOAL_BENCH_ROUNDS ?? 1))
+const PAIR_ROOT = process.env.SHOAL_BENCH_API_PAIR
 const COMMAND = ROUNDS > 1 ? `SHOAL_BENCH_ROUNDS=${ROUNDS} make bench B=api` : 'make bench B=api'
 
 const log = (line: string): void => {
@@ -251,6 +260,50 @@ async function measureSystem(
   }
 }
 
+// ---------------------------------------------------------------- two builds at once
+
+/**
+ * `SHOAL_BENCH_API_PAIR`: this checkout and `otherRoot` side by side, each with half the
+ * clients, for `ROUNDS` rounds; prints each round's rates and their ratio.
+ */
+async function pairedRuns(root: string, otherRoot: string, dir: string): Promise<void> {
+  const ratios: number[] = []
+  for (let r = 1; r <= ROUNDS; r++) {
+    const sides = [root, otherRoot].map((projectRoot, k) => {
+      const clusterRoot = join(dir, `pair-${r}-${k}`)
+      // Each round swaps the address blocks, so neither build keeps the same one.
+      const block = (r + k) % 2 === 0 ? SHOAL_BLOCK : ETCD_BLOCK
+      const cluster = new ShoalCluster({ projectRoot, root: clusterRoot, block })
+      return { projectRoot, clusterRoot, cluster }
+    })
+    try {
+      await Promise.all(sides.map((s) => s.cluster.start()))
+      const loads = await Promise.all(
+        sides.map(async (s, k) => {
+          const endpoints = new Map<number, ApiEndpoint>()
+          for (let i = 1; i <= s.cluster.size; i++)
+            endpoints.set(i, shoalEndpoint(join(s.clusterRoot, `peer-${i}`)))
+          return measureLoad(s.cluster, configMapWrite(endpoints), MANY_CLIENTS / 2, 'spread', `p${k}-`)
+        }),
+      )
+      const [here, there] = loads as [LoadFigures, LoadFigures]
+      ratios.push(here.opsPerSec / Math.max(1, there.opsPerSec))
+      log(
+        `bench/api: pair round ${r}: this checkout ${here.opsPerSec} writes/s (${cpuPerWrite(here)}, ${here.errors} errors), ` +
+          `${otherRoot} ${there.opsPerSec} writes/s (${cpuPerWrite(there)}, ${there.errors} errors): ratio ${round(ratios.at(-1)!, 3)}`,
+      )
+    } catch (err) {
+      for (const s of sides) log(s.cluster.logTails(15))
+      throw err
+    } finally {
+      await Promise.all(sides.map((s) => s.cluster.stop()))
+    }
+  }
+  log(
+    `bench/api: pair: median ratio ${round(percentile(ratios, 50), 3)} over ${ROUNDS} rounds (this checkout / other)`,
+  )
+}
+
 // ---------------------------------------------------------------- the run
 
 /** Each figure's median over the rounds (errors: their sum). */
@@ -343,6 +396,15 @@ async function main(): Promise<void> {
     log(`bench/api: load average ${loadAtStart.join(' ')}: other work is running, figures will be noisy`)
   }
   const root = projectRoot(import.meta.url)
+  if (PAIR_ROOT) {
+    const dir = tempDir('shoal-bench-api-pair-')
+    try {
+      return await pairedRuns(root, resolve(PAIR_ROOT), dir)
+    } finally {
+      closeHttpAgents()
+      await cleanup()
+    }
+  }
   const etcd = etcdVersion()
   if (!etcd) throw new Error('bench/api: etcd is not installed (Debian: apt-get install -y etcd-server)')
   const dir = tempDir('shoal-bench-api-')

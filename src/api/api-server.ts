@@ -219,7 +219,8 @@ interface Target {
 
 /** Maps /api/v1/... paths to a resource, namespace, name and subresource; null when it is not one. */
 export function parseResourcePath(path: string): Target | null {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent)
+  const split = path.split('/').filter(Boolean)
+  const parts = path.includes('%') ? split.map(decodeURIComponent) : split
   if (parts[0] !== 'api' || parts[1] !== 'v1') return null
   const rest = parts.slice(2)
   if (rest[0] === 'namespaces' && rest.length >= 3) {

@@ -18,6 +18,15 @@ export class ApiMetrics {
   private readonly raftLeader: Gauge
   private readonly watchers: Gauge
   private readonly storeRv: Gauge
+  /**
+   * The counter and histogram children of each verb, resource and code seen: prom-client
+   * hashes a labels object on every call (sorting its keys), a cost per API request; the set
+   * of label values is small and bounded (verbs × resources × codes).
+   */
+  private readonly children = new Map<
+    string,
+    { requests: { inc(): void }; latency: { observe(v: number): void } }
+  >()
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' })
@@ -56,8 +65,17 @@ export class ApiMetrics {
       if (!/^[a-z]+$/.test(resource)) resource = 'other'
     } else if (parts[0] === 'shoal') resource = 'shoal'
     const verb = method.toUpperCase()
-    this.requests.inc({ verb, resource, code: String(code) })
-    this.latency.observe({ verb, resource }, durationMs / 1000)
+    const key = `${verb} ${resource} ${code}`
+    let child = this.children.get(key)
+    if (!child) {
+      child = {
+        requests: this.requests.labels({ verb, resource, code: String(code) }),
+        latency: this.latency.labels({ verb, resource }),
+      }
+      this.children.set(key, child)
+    }
+    child.requests.inc()
+    child.latency.observe(durationMs / 1000)
   }
 
   async render(raft: Raft, store: ObjectStore): Promise<string> {

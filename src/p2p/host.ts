@@ -12,6 +12,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { withCoalescedSends } from './connection-sends.js'
 import { useQuietLengthPrefixEnd } from './length-prefix-end.js'
 import { useHalfWindowUpdates } from './yamux-window.js'
 
@@ -45,7 +46,8 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
     privateKey: options.privateKey,
     addresses: { listen: [options.listen] },
     transports: [tcp({ dialOpts })],
-    connectionEncrypters: [noise()],
+    // One message and one socket write per connection per run of code (connection-sends.ts).
+    connectionEncrypters: [withCoalescedSends(noise())],
     streamMuxers: [yamux()],
     connectionProtector: preSharedKey({ psk: options.secret }),
     peerDiscovery: options.mdns ? [mdns()] : [],
