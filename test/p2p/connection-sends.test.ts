@@ -8,6 +8,7 @@ import { AbstractMessageStream, type SendResult } from '@libp2p/utils'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { defaultDefer } from '../../src/p2p/coalesce.js'
 import { coalesceSends, withCoalescedSends } from '../../src/p2p/connection-sends.js'
 
 /** What a send loop hands on (the library's own Uint8ArrayList). */
@@ -66,6 +67,40 @@ test('back-pressure is the library’s own: a full stream says so and sends the 
   await microtask()
   await microtask()
   assert.equal(stream.sent, [bytes(1), bytes(2)])
+})
+
+test('what is deferred in one turn runs in one callback, in order; one that throws does not stop the rest', async () => {
+  const ran: string[] = []
+  const uncaught: unknown[] = []
+  const onUncaught = (err: unknown): void => {
+    uncaught.push(err)
+  }
+  process.on('uncaughtException', onUncaught)
+  try {
+    let microtasksBetween = 0
+    defaultDefer(() => {
+      ran.push('raft')
+      queueMicrotask(() => microtasksBetween++)
+    })
+    defaultDefer(() => {
+      // A microtask queued by the first ran only after the whole batch: one synchronous run.
+      ran.push(`channel:${microtasksBetween}`)
+      throw new Error('boom')
+    })
+    defaultDefer(() => {
+      ran.push('answers')
+      defaultDefer(() => ran.push('next turn'))
+    })
+    assert.equal(ran, [], 'nothing runs during the turn')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(ran.slice(0, 3), ['raft', 'channel:0', 'answers'])
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(ran, ['raft', 'channel:0', 'answers', 'next turn'])
+    assert.is((uncaught[0] as Error | undefined)?.message, 'boom', 'the error is still uncaught, as alone')
+  } finally {
+    process.off('uncaughtException', onUncaught)
+  }
 })
 
 test('a stream that is not the library’s message stream is refused loudly', () => {
