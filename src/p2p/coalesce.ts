@@ -14,37 +14,12 @@
 export type Defer = (fn: () => void) => void
 
 /**
- * The default `Defer`: once the current turn's I/O callbacks are done (`setImmediate`, so the
- * answers of a whole applied batch, or the requests of every HTTP request read in one poll,
- * leave together, with no timer delay). Everything deferred in one turn runs in one callback,
- * so the Raft stream's and the leader channel's flushes to a peer are one synchronous run, and
- * the connection sends them as one message (connection-sends.ts).
+ * The default `Defer`: `setImmediate`, which runs after every I/O callback of the current
+ * poll phase (so the answers of a whole applied batch, or the requests of every HTTP request
+ * read in one poll, leave together) and adds no timer delay.
  */
 export const defaultDefer: Defer = (fn) => {
-  if (deferred) {
-    deferred.push(fn)
-    return
-  }
-  deferred = [fn]
-  setImmediate(runDeferred)
-}
-
-/** What `defaultDefer` has queued for the end of this turn; null when nothing is. */
-let deferred: (() => void)[] | null = null
-
-function runDeferred(): void {
-  const fns = deferred ?? []
-  deferred = null
-  for (const fn of fns) {
-    try {
-      fn()
-    } catch (err) {
-      // As if it had run alone: an uncaught exception, and the others still run.
-      queueMicrotask(() => {
-        throw err
-      })
-    }
-  }
+  setImmediate(fn)
 }
 
 /** The most bytes joined into one send; a larger frame still goes alone. */

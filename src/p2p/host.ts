@@ -12,7 +12,6 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { withCoalescedSends } from './connection-sends.js'
 import { useQuietLengthPrefixEnd } from './length-prefix-end.js'
 import { useHalfWindowUpdates } from './yamux-window.js'
 
@@ -46,8 +45,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
     privateKey: options.privateKey,
     addresses: { listen: [options.listen] },
     transports: [tcp({ dialOpts })],
-    // One message and one socket write per connection per run of code (connection-sends.ts).
-    connectionEncrypters: [withCoalescedSends(noise())],
+    connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: preSharedKey({ psk: options.secret }),
     peerDiscovery: options.mdns ? [mdns()] : [],
