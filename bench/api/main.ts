@@ -21,6 +21,8 @@
  *   SHOAL_BENCH_ROUNDS=3 make bench B=api  # Shoal, etcd, Shoal, etcd, …: medians of the rounds
  *   SHOAL_BENCH_HTTP2=1 make bench B=api   # both over HTTP/2: Shoal's API as kubectl, etcd's gRPC
  *   SHOAL_BENCH_API_PAIR=/path/to/other/checkout make bench B=api  # A/B: two Shoals at once
+ *   SHOAL_BENCH_API_PAIR=. SHOAL_BENCH_API_PAIR_FLAGS='--max-semi-space-size=64' make bench B=api
+ *       # ... this checkout with and without Node.js flags
  *
  * A/B of two builds of Shoal (`SHOAL_BENCH_API_PAIR`: another checkout, built): both clusters
  * run at the same time, 32 clients each, so both see the same machine — this VM's speed moves
@@ -61,6 +63,8 @@ const SHOAL_ONLY_MODE = process.env.SHOAL_BENCH_API_SHOAL_ONLY ?? ''
 const SHOAL_ONLY = ['1', 'many', 'one'].includes(SHOAL_ONLY_MODE)
 const ROUNDS = Math.max(1, Number(process.env.SHOAL_BENCH_ROUNDS ?? 1))
 const PAIR_ROOT = process.env.SHOAL_BENCH_API_PAIR
+/** Node.js flags for this checkout's side of a pair only (the other side runs without). */
+const PAIR_FLAGS = (process.env.SHOAL_BENCH_API_PAIR_FLAGS ?? '').split(' ').filter(Boolean)
 const COMMAND = ROUNDS > 1 ? `SHOAL_BENCH_ROUNDS=${ROUNDS} make bench B=api` : 'make bench B=api'
 
 const log = (line: string): void => {
@@ -273,7 +277,8 @@ async function pairedRuns(root: string, otherRoot: string, dir: string): Promise
       const clusterRoot = join(dir, `pair-${r}-${k}`)
       // Each round swaps the address blocks, so neither build keeps the same one.
       const block = (r + k) % 2 === 0 ? SHOAL_BLOCK : ETCD_BLOCK
-      const cluster = new ShoalCluster({ projectRoot, root: clusterRoot, block })
+      const nodeFlags = k === 0 ? PAIR_FLAGS : []
+      const cluster = new ShoalCluster({ projectRoot, root: clusterRoot, block, nodeFlags })
       return { projectRoot, clusterRoot, cluster }
     })
     try {
@@ -289,7 +294,7 @@ async function pairedRuns(root: string, otherRoot: string, dir: string): Promise
       const [here, there] = loads as [LoadFigures, LoadFigures]
       ratios.push(here.opsPerSec / Math.max(1, there.opsPerSec))
       log(
-        `bench/api: pair round ${r}: this checkout ${here.opsPerSec} writes/s (${cpuPerWrite(here)}, ${here.errors} errors), ` +
+        `bench/api: pair round ${r}: this checkout${PAIR_FLAGS.length > 0 ? ` (${PAIR_FLAGS.join(' ')})` : ''} ${here.opsPerSec} writes/s (${cpuPerWrite(here)}, ${here.errors} errors), ` +
           `${otherRoot} ${there.opsPerSec} writes/s (${cpuPerWrite(there)}, ${there.errors} errors): ratio ${round(ratios.at(-1)!, 3)}`,
       )
     } catch (err) {

@@ -30,6 +30,8 @@ export interface ShoalClusterOptions {
   runtime?: 'process' | 'docker' | 'fake'
   /** More `shoal agent` flags, e.g. `['--log-level', 'debug']`. */
   extraArgs?: string[]
+  /** Node.js flags for the peers; default `SHOAL_BENCH_NODE_FLAGS` (experiments; not the client's). */
+  nodeFlags?: string[]
   /** Flags for member i only (after extraArgs). */
   extraArgsOf?: (i: number) => string[]
 }
@@ -122,8 +124,9 @@ export class ShoalCluster implements KvCluster {
   private spawn(i: number): void {
     const dataDir = this.dataDir(i)
     mkdirSync(dataDir, { recursive: true })
-    // SHOAL_BENCH_NODE_FLAGS: Node.js flags for the peers only (experiments; not the client's).
-    const node: string[] = (process.env.SHOAL_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+    const node: string[] = [
+      ...(this.options.nodeFlags ?? (process.env.SHOAL_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)),
+    ]
     if (this.options.cpuProfDir) {
       node.push(
         '--cpu-prof',
