@@ -20,6 +20,7 @@
  *   SHOAL_BENCH_NODE_FLAGS='--trace-gc' make bench B=api  # Node.js flags for the peers
  *   SHOAL_BENCH_ROUNDS=3 make bench B=api  # Shoal, etcd, Shoal, etcd, …: medians of the rounds
  *   SHOAL_BENCH_HTTP2=1 make bench B=api   # both over HTTP/2: Shoal's API as kubectl, etcd's gRPC
+ *   SHOAL_BENCH_ETCD_TLS=1 make bench B=api  # etcd as Kubernetes runs it: client TLS, peer mutual TLS
  *   SHOAL_BENCH_API_PAIR=/path/to/other/checkout make bench B=api  # A/B: two Shoals at once
  *   SHOAL_BENCH_API_PAIR=. SHOAL_BENCH_API_PAIR_FLAGS='--max-semi-space-size=64' make bench B=api
  *       # ... this checkout with and without Node.js flags
@@ -40,7 +41,7 @@ import '../../src/util/polyfill.js'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
-import { EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
+import { BENCH_ETCD_TLS, EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
 import { BENCH_HTTP2, closeHttpAgents, httpRequest } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
 import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
@@ -65,7 +66,14 @@ const ROUNDS = Math.max(1, Number(process.env.SHOAL_BENCH_ROUNDS ?? 1))
 const PAIR_ROOT = process.env.SHOAL_BENCH_API_PAIR
 /** Node.js flags for this checkout's side of a pair only (the other side runs without). */
 const PAIR_FLAGS = (process.env.SHOAL_BENCH_API_PAIR_FLAGS ?? '').split(' ').filter(Boolean)
-const COMMAND = ROUNDS > 1 ? `SHOAL_BENCH_ROUNDS=${ROUNDS} make bench B=api` : 'make bench B=api'
+const COMMAND = [
+  ROUNDS > 1 ? `SHOAL_BENCH_ROUNDS=${ROUNDS}` : '',
+  BENCH_HTTP2 ? 'SHOAL_BENCH_HTTP2=1' : '',
+  BENCH_ETCD_TLS ? 'SHOAL_BENCH_ETCD_TLS=1' : '',
+  'make bench B=api',
+]
+  .filter(Boolean)
+  .join(' ')
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -484,7 +492,7 @@ async function main(): Promise<void> {
       setup: {
         members: 3,
         shoal: `shoal agent --runtime process, 127.0.${SHOAL_BLOCK}.1-3, default Raft config, log level info`,
-        etcd: `etcd ${etcd}, default settings, 127.0.${ETCD_BLOCK}.1-3, v3 JSON gateway`,
+        etcd: `etcd ${etcd}, default settings${BENCH_ETCD_TLS ? ' with client TLS and peer mutual TLS' : ''}, 127.0.${ETCD_BLOCK}.1-3, ${BENCH_HTTP2 ? 'gRPC' : 'v3 JSON gateway'}`,
         client: 'node:http / node:https, keep-alive agents, in the benchmark process',
         manyClients: MANY_CLIENTS,
         warmupMs: WARMUP_MS,

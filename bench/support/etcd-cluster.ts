@@ -3,10 +3,16 @@
  * listens on 127.0.<block>.i (clients :2379, peers :2380), keeps its data in <root>/m<i> and
  * logs to <root>/m<i>.log. Every other setting is etcd's default (heartbeat 100 ms, election
  * timeout 1000 ms, fsync on). Clients use the v3 JSON gateway over plain HTTP.
+ *
+ * With `tls` (`SHOAL_BENCH_ETCD_TLS=1`) the members run as Kubernetes runs its etcd (kubeadm):
+ * clients over HTTPS, peers over mutual TLS, one ECDSA P-256 certificate from a CA made for the
+ * run with openssl (client certificates are not asked for: they cost only at the handshake).
+ * Shoal's API is always HTTPS and its peers always encrypt (Noise and pnet), so this is the
+ * anchor with the same protection on both sides.
  */
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeEtcdPut, grpcUnary } from './grpc-client.js'
 import { BENCH_HTTP2, httpRequest } from './http-client.js'
@@ -20,7 +26,12 @@ export interface EtcdClusterOptions {
   size?: number
   /** The etcd binary (default: `etcd` on the PATH). */
   binary?: string
+  /** Client and peer traffic over TLS (default: `SHOAL_BENCH_ETCD_TLS=1`). */
+  tls?: boolean
 }
+
+/** Whether the benchmarks' etcd runs with TLS unless told otherwise. */
+export const BENCH_ETCD_TLS = process.env.SHOAL_BENCH_ETCD_TLS === '1'
 
 /** The fields of `POST /v3/maintenance/status` used here (uint64s come as strings). */
 interface EtcdStatus {
@@ -48,23 +59,86 @@ export class EtcdCluster implements KvCluster {
   /** Member ids (decimal strings, as the gateway prints them) → member number. */
   private readonly ids = new Map<string, number>()
 
+  private readonly tls: boolean
+  /** The CA clients trust when `tls` (made at start). */
+  private caPem: string | undefined
+
   constructor(private readonly options: EtcdClusterOptions) {
     this.size = options.size ?? 3
+    this.tls = options.tls ?? BENCH_ETCD_TLS
   }
 
   ip(i: number): string {
     return `127.0.${this.options.block}.${i}`
   }
 
+  private get scheme(): string {
+    return this.tls ? 'https' : 'http'
+  }
+
   url(i: number): string {
-    return `http://${this.ip(i)}:2379`
+    return `${this.scheme}://${this.ip(i)}:2379`
+  }
+
+  /** A CA and one certificate for every member's address (server and client use), by openssl. */
+  private makeCertificates(): void {
+    const dir = join(this.options.root, 'pki')
+    mkdirSync(dir, { recursive: true })
+    const sans = Array.from({ length: this.size }, (_, k) => `IP:${this.ip(k + 1)}`).join(',')
+    writeFileSync(
+      join(dir, 'member.ext'),
+      `subjectAltName=${sans},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\n`,
+    )
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    const steps = [
+      [
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-subj',
+        '/CN=bench-etcd-ca',
+        '-days',
+        '7',
+      ],
+      ['req', ...ec, '-keyout', 'member.key', '-out', 'member.csr', '-subj', '/CN=bench-etcd-member'],
+      ['x509', '-req', '-in', 'member.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'],
+    ]
+    steps[2]!.push('-out', 'member.crt', '-days', '7', '-extfile', 'member.ext')
+    for (const args of steps) {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
+      if (r.status !== 0) throw new Error(`bench: openssl ${args[0]} failed: ${r.stderr || r.error?.message}`)
+    }
+    this.caPem = readFileSync(join(dir, 'ca.crt'), 'utf8')
+  }
+
+  /** etcd's TLS flags for clients and peers (kubeadm's set, without client certificates). */
+  private tlsArgs(): string[] {
+    if (!this.tls) return []
+    const pki = (f: string): string => join(this.options.root, 'pki', f)
+    return [
+      '--cert-file',
+      pki('member.crt'),
+      '--key-file',
+      pki('member.key'),
+      '--peer-cert-file',
+      pki('member.crt'),
+      '--peer-key-file',
+      pki('member.key'),
+      '--peer-trusted-ca-file',
+      pki('ca.crt'),
+      '--peer-client-cert-auth',
+    ]
   }
 
   private spawn(i: number): void {
     const dataDir = join(this.options.root, `m${i}`)
     const initialCluster = Array.from(
       { length: this.size },
-      (_, k) => `m${k + 1}=http://${this.ip(k + 1)}:2380`,
+      (_, k) => `m${k + 1}=${this.scheme}://${this.ip(k + 1)}:2380`,
     ).join(',')
     const args = [
       '--name',
@@ -76,15 +150,16 @@ export class EtcdCluster implements KvCluster {
       '--advertise-client-urls',
       this.url(i),
       '--listen-peer-urls',
-      `http://${this.ip(i)}:2380`,
+      `${this.scheme}://${this.ip(i)}:2380`,
       '--initial-advertise-peer-urls',
-      `http://${this.ip(i)}:2380`,
+      `${this.scheme}://${this.ip(i)}:2380`,
       '--initial-cluster',
       initialCluster,
       '--initial-cluster-token',
       'shoal-bench',
       '--initial-cluster-state',
       'new',
+      ...this.tlsArgs(),
     ]
     // Settings from the environment (ETCD_*) would override the defaults this anchor promises.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')))
@@ -94,6 +169,7 @@ export class EtcdCluster implements KvCluster {
 
   async start(): Promise<void> {
     mkdirSync(this.options.root, { recursive: true })
+    if (this.tls) this.makeCertificates()
     for (let i = 1; i <= this.size; i++) this.spawn(i)
     const deadline = performance.now() + 30_000
     for (let i = 1; i <= this.size; i++) {
@@ -119,7 +195,13 @@ export class EtcdCluster implements KvCluster {
 
   async put(i: number, key: string, value: string, timeoutMs: number): Promise<PutOutcome> {
     if (BENCH_HTTP2) {
-      const g = await grpcUnary(this.url(i), '/etcdserverpb.KV/Put', encodeEtcdPut(key, value), timeoutMs)
+      const g = await grpcUnary(
+        this.url(i),
+        '/etcdserverpb.KV/Put',
+        encodeEtcdPut(key, value),
+        timeoutMs,
+        this.caPem,
+      )
       if (g.grpcStatus === 0) return { ok: true, status: 200 }
       return { ok: false, status: 0, error: g.error ?? `grpc-status ${g.grpcStatus}: ${g.message ?? ''}` }
     }
@@ -129,6 +211,7 @@ export class EtcdCluster implements KvCluster {
         method: 'POST',
         body: JSON.stringify({ key: b64(key), value: b64(value) }),
         headers: { 'content-type': 'application/json' },
+        ca: this.caPem,
       },
       timeoutMs,
     )
@@ -138,13 +221,15 @@ export class EtcdCluster implements KvCluster {
   }
 
   async ping(i: number): Promise<boolean> {
-    return (await httpRequest(`${this.url(i)}/version`, { method: 'GET' }, 1000)).status === 200
+    return (
+      (await httpRequest(`${this.url(i)}/version`, { method: 'GET', ca: this.caPem }, 1000)).status === 200
+    )
   }
 
   async status(i: number, timeoutMs = 1000): Promise<EtcdStatus | null> {
     const r = await httpRequest(
       `${this.url(i)}/v3/maintenance/status`,
-      { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } },
+      { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, ca: this.caPem },
       timeoutMs,
     )
     if (r.status !== 200) return null
@@ -218,9 +303,10 @@ export class EtcdCluster implements KvCluster {
   }
 
   describeApi(): string {
+    const peers = this.tls ? '; peers over mutual TLS' : ''
     return BENCH_HTTP2
-      ? 'gRPC over HTTP/2 (cleartext), one connection per member, etcdserverpb.KV/Put'
-      : 'HTTP/1.1, v3 JSON gateway, POST /v3/kv/put'
+      ? `gRPC over HTTP/2 (${this.tls ? 'TLS' : 'cleartext'}), one connection per member, etcdserverpb.KV/Put${peers}`
+      : `${this.tls ? 'HTTPS/1.1' : 'HTTP/1.1'}, v3 JSON gateway, POST /v3/kv/put${peers}`
   }
 
   logTails(lines: number): string {

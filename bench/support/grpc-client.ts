@@ -22,12 +22,14 @@ export async function grpcUnary(
   path: string,
   message: Uint8Array,
   timeoutMs: number,
+  /** PEM of the CA to trust, for an https: origin. */
+  ca?: string,
 ): Promise<GrpcAnswer> {
   const frame = Buffer.alloc(5 + message.byteLength)
   frame.writeUInt32BE(message.byteLength, 1) // byte 0: not compressed
   frame.set(message, 5)
   const headers = { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' }
-  const a = await http2Exchange(origin, undefined, headers, frame, timeoutMs)
+  const a = await http2Exchange(origin, ca, headers, frame, timeoutMs)
   if (a.error !== undefined) return { grpcStatus: -1, error: a.error }
   // A "trailers-only" answer carries its status in the headers. The reply message itself is
   // not needed.
