@@ -19,7 +19,12 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import { createSecureServer as createHttp2SecureServer, type Http2SecureServer } from 'node:http2'
+import {
+  createSecureServer as createHttp2SecureServer,
+  type Http2SecureServer,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { parse as parseYaml } from 'yaml'
@@ -81,6 +86,11 @@ export interface ApiServerOptions {
   metrics?: ApiMetrics
   /** Requests per second per client address, with a burst of twice that. */
   rateLimitPerSecond?: number
+  /**
+   * An HTTP/2 connection with no open stream is closed after this long without traffic (default
+   * 65 s, as HTTP/1.1 keep-alive connections); one with open streams (watches) is left open.
+   */
+  idleTimeoutMs?: number
   /** Picks among a service's ready endpoints for the proxy subresource (default: seeded from the OS). */
   rng?: Rng
   /** Pod logs: this peer's agent (null when it runs none) and how to reach the other peers' APIs. */
@@ -114,6 +124,30 @@ export function sendJson(
     ...headers,
   })
   res.end(text)
+}
+
+/** How long an idle connection is kept: HTTP/1.1 keep-alive, HTTP/2 without open streams. */
+const IDLE_TIMEOUT_MS = 65_000
+
+/**
+ * Closes an HTTP/2 session (GOAWAY, then the socket) once it has gone `idleMs` without traffic
+ * while no stream is open: a client that went away without closing does not hold its
+ * connection for ever. A quiet watch keeps its connection.
+ */
+function closeWhenIdle(session: ServerHttp2Session, idleMs: number): void {
+  let open = 0
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    open++
+    stream.once('close', () => {
+      open--
+      // The timer may have fired (and been ignored) while the stream was open: start it again.
+      if (open === 0 && !session.closed) session.setTimeout(idleMs)
+    })
+  })
+  session.on('timeout', () => {
+    if (open === 0) session.close()
+  })
+  session.setTimeout(idleMs)
 }
 
 /** Whether a response's buffer is full (HTTP/2's compatibility response has no writableNeedDrain). */
@@ -374,12 +408,14 @@ export class ApiServer {
       : createHttpServer(handler)
     // Long watches are normal; idle keep-alive sockets are not kept forever. (The HTTP/2
     // server reads these for its HTTP/1.1 connections.)
-    Object.assign(server, { keepAliveTimeout: 65_000, requestTimeout: 0 })
+    Object.assign(server, { keepAliveTimeout: IDLE_TIMEOUT_MS, requestTimeout: 0 })
     if (this.options.tls) {
       server.on('secureConnection', (socket: Duplex) => {
         this.tlsSockets.add(socket)
         socket.once('close', () => this.tlsSockets.delete(socket))
       })
+      const idleMs = this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS
+      server.on('session', (session: ServerHttp2Session) => closeWhenIdle(session, idleMs))
     }
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
