@@ -38,11 +38,11 @@
  */
 
 import '../../src/util/polyfill.js'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { BENCH_ETCD_TLS, EtcdCluster, etcdVersion } from '../support/etcd-cluster.js'
-import { BENCH_HTTP2, closeHttpAgents, httpRequest } from '../support/http-client.js'
+import { BENCH_HTTP2, closeHttpAgents } from '../support/http-client.js'
 import type { KvCluster, PutOutcome } from '../support/kv-cluster.js'
 import { cleanup, cpuSeconds, tempDir } from '../support/processes.js'
 import { describeTransport, ShoalCluster } from '../support/shoal-cluster.js'
@@ -86,49 +86,18 @@ type Write = (member: number, client: string, seq: number) => Promise<PutOutcome
 
 // ---------------------------------------------------------------- Shoal's Kubernetes API
 
-interface ApiEndpoint {
-  url: string
-  ca?: string | undefined
-  token?: string | undefined
-}
-
-/** Member i's API as its agent.json says (URL, and for HTTPS the cluster CA and the token). */
-function shoalEndpoint(dataDir: string): ApiEndpoint {
-  const info = JSON.parse(readFileSync(join(dataDir, 'agent.json'), 'utf8')) as {
-    api?: string
-    ca?: string
-    token?: string
-  }
-  if (typeof info.api !== 'string') throw new Error(`bench/api: no API URL in ${dataDir}/agent.json`)
-  return {
-    url: info.api,
-    ca: info.ca ? readFileSync(info.ca, 'utf8') : undefined,
-    token: info.token ? readFileSync(info.token, 'utf8').trim() : undefined,
-  }
-}
-
-function configMapWrite(endpoints: Map<number, ApiEndpoint>): Write {
+/** A ConfigMap create through member i's API (HTTPS with its CA and token, as its agent.json says). */
+function configMapWrite(cluster: ShoalCluster): Write {
   return async (member, client, seq) => {
-    const e = endpoints.get(member)
-    if (!e) throw new Error(`bench/api: no endpoint for Shoal peer ${member}`)
     const body = JSON.stringify({
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: `bench-${client}-${seq}` },
       data: { v: value(seq) },
     })
-    const r = await httpRequest(
-      `${e.url}${CONFIGMAPS_PATH}`,
-      {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json' },
-        ca: e.ca,
-        token: e.token,
-        http2: BENCH_HTTP2,
-      },
-      REQUEST_TIMEOUT_MS,
-    )
+    const r = await cluster.call(member, 'POST', CONFIGMAPS_PATH, body, REQUEST_TIMEOUT_MS, {
+      'content-type': 'application/json',
+    })
     if (r.status === 201) return { ok: true, status: 201 }
     return { ok: false, status: r.status, error: r.error ?? (r.body.slice(0, 200) || undefined) }
   }
@@ -282,22 +251,18 @@ async function pairedRuns(root: string, otherRoot: string, dir: string): Promise
   const ratios: number[] = []
   for (let r = 1; r <= ROUNDS; r++) {
     const sides = [root, otherRoot].map((projectRoot, k) => {
-      const clusterRoot = join(dir, `pair-${r}-${k}`)
       // Each round swaps the address blocks, so neither build keeps the same one.
       const block = (r + k) % 2 === 0 ? SHOAL_BLOCK : ETCD_BLOCK
       const nodeFlags = k === 0 ? PAIR_FLAGS : []
-      const cluster = new ShoalCluster({ projectRoot, root: clusterRoot, block, nodeFlags })
-      return { projectRoot, clusterRoot, cluster }
+      const cluster = new ShoalCluster({ projectRoot, root: join(dir, `pair-${r}-${k}`), block, nodeFlags })
+      return cluster
     })
     try {
-      await Promise.all(sides.map((s) => s.cluster.start()))
+      await Promise.all(sides.map((cluster) => cluster.start()))
       const loads = await Promise.all(
-        sides.map(async (s, k) => {
-          const endpoints = new Map<number, ApiEndpoint>()
-          for (let i = 1; i <= s.cluster.size; i++)
-            endpoints.set(i, shoalEndpoint(join(s.clusterRoot, `peer-${i}`)))
-          return measureLoad(s.cluster, configMapWrite(endpoints), MANY_CLIENTS / 2, 'spread', `p${k}-`)
-        }),
+        sides.map((cluster, k) =>
+          measureLoad(cluster, configMapWrite(cluster), MANY_CLIENTS / 2, 'spread', `p${k}-`),
+        ),
       )
       const [here, there] = loads as [LoadFigures, LoadFigures]
       ratios.push(here.opsPerSec / Math.max(1, there.opsPerSec))
@@ -306,10 +271,10 @@ async function pairedRuns(root: string, otherRoot: string, dir: string): Promise
           `${otherRoot} ${there.opsPerSec} writes/s (${cpuPerWrite(there)}, ${there.errors} errors): ratio ${round(ratios.at(-1)!, 3)}`,
       )
     } catch (err) {
-      for (const s of sides) log(s.cluster.logTails(15))
+      for (const cluster of sides) log(cluster.logTails(15))
       throw err
     } finally {
-      await Promise.all(sides.map((s) => s.cluster.stop()))
+      await Promise.all(sides.map((cluster) => cluster.stop()))
     }
   }
   log(
@@ -428,25 +393,19 @@ async function main(): Promise<void> {
     const etcdRounds: SystemFigures[] = []
     for (let r = 1; r <= ROUNDS; r++) {
       if (ROUNDS > 1) log(`bench/api: round ${r} of ${ROUNDS}`)
-      const shoalRoot = join(dir, `shoal-${r}`)
       const shoalCluster = new ShoalCluster({
         projectRoot: root,
-        root: shoalRoot,
+        root: join(dir, `shoal-${r}`),
         block: SHOAL_BLOCK,
         cpuProfDir,
       })
-      const shoalEndpoints = new Map<number, ApiEndpoint>()
       shoalRounds.push(
         await measureSystem(
           shoalCluster,
-          () => {
-            for (let i = 1; i <= shoalCluster.size; i++) {
-              shoalEndpoints.set(i, shoalEndpoint(join(shoalRoot, `peer-${i}`)))
-            }
-            const e = shoalEndpoints.get(1)!
-            const api = `${describeTransport(e)}, POST ${CONFIGMAPS_PATH} (201)`
-            return { write: configMapWrite(shoalEndpoints), api }
-          },
+          () => ({
+            write: configMapWrite(shoalCluster),
+            api: `${describeTransport(shoalCluster.endpointOf(1))}, POST ${CONFIGMAPS_PATH} (201)`,
+          }),
           '',
         ),
       )

@@ -44,14 +44,11 @@ interface ApiEndpoint {
 }
 
 /** How the benchmarks reach a peer's API: protocol, trust and credentials. */
-export function describeTransport(e: {
-  url: string
-  ca?: string | undefined
-  token?: string | undefined
-}): string {
+export function describeTransport(e: ApiEndpoint): string {
   if (!e.url.startsWith('https:')) return 'HTTP'
   return `${BENCH_HTTP2 ? 'HTTP/2 over TLS' : 'HTTPS/1.1'}${e.ca ? ' (cluster CA)' : ''}${e.token ? ' with a bearer token' : ''}`
 }
+
 export class ShoalCluster implements KvCluster {
   readonly name = 'Shoal'
   readonly size: number

@@ -71,18 +71,7 @@ export function shoalRoutes(cluster: ClusterManager, store: ObjectStore) {
     if (path === '/shoal/v1/snapshot' && method === 'GET') {
       // A consistent copy: everything acknowledged before this request is in it.
       await cluster.waitReadIndex()
-      const snapshot = await store.snapshot()
-      const chunks: Uint8Array[] = []
-      await snapshot.persist({
-        id: 'download',
-        write: async (c) => {
-          chunks.push(c)
-        },
-        close: async () => {},
-        cancel: async () => {},
-      })
-      snapshot.release()
-      const bytes = Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)))
+      const bytes = store.snapshotBytes()
       res.writeHead(200, {
         'content-type': 'application/octet-stream',
         'content-length': bytes.length,

@@ -852,6 +852,18 @@ export class ObjectStore implements FSM {
   // ---------------------------------------------------------------- snapshots
 
   async snapshot(): Promise<FSMSnapshot> {
+    const bytes = this.snapshotBytes()
+    return {
+      persist: async (sink: SnapshotSink) => {
+        const chunk = 1 << 20
+        for (let i = 0; i < bytes.length; i += chunk) await sink.write(bytes.subarray(i, i + chunk))
+      },
+      release: () => {},
+    }
+  }
+
+  /** The whole state as a snapshot holds it (what `restore` takes), as of now. */
+  snapshotBytes(): Uint8Array {
     const state = {
       version: 1,
       resourceVersion: this.hub.currentResourceVersion(),
@@ -861,14 +873,7 @@ export class ObjectStore implements FSM {
         [...this.objects].map(([resource, table]) => [resource, [...table.values()]]),
       ),
     }
-    const bytes = enc.encode(JSON.stringify(state))
-    return {
-      persist: async (sink: SnapshotSink) => {
-        const chunk = 1 << 20
-        for (let i = 0; i < bytes.length; i += chunk) await sink.write(bytes.subarray(i, i + chunk))
-      },
-      release: () => {},
-    }
+    return enc.encode(JSON.stringify(state))
   }
 
   async restore(data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {

@@ -580,7 +580,6 @@ function checkOwnerReferences(c: Causes, v: unknown, path: string): void {
   })
 }
 
-/** Validates metadata; returns the name found, for the error's title. */
 /** Metadata field paths, made once: metadata is validated for every write, on every peer. */
 const META_PATHS = {
   annotations: 'metadata.annotations',
@@ -600,6 +599,7 @@ const META_PATHS = {
 } as const
 const META_STRING_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp'] as const
 
+/** Validates metadata; returns the name found, for the error's title. */
 function checkMetadata(c: Causes, v: unknown, rules: KindRules, opts: ValidateOptions): string {
   if (absent(v)) {
     c.required(META_PATHS.name, 'name or generateName is required')

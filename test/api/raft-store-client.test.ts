@@ -5,21 +5,13 @@ import { RaftStoreClient } from '../../src/api/raft-store-client.js'
 import type { ClusterManager, LeaderRequest } from '../../src/p2p/cluster-manager.js'
 import type { Raft } from '../../src/raft/raft.js'
 import { StoreError } from '../../src/store/errors.js'
-import { ObjectStore, type StoreCommand } from '../../src/store/object-store.js'
-import { FsmHarness } from '../store/fsm-harness.js'
+import type { StoreCommand } from '../../src/store/object-store.js'
+import { createCommand, FsmHarness } from '../store/fsm-harness.js'
 
 const test = suite('RaftStoreClient: a write answered by the leader or by this peer’s own apply')
 
-const NOW = '2026-11-25T12:00:00Z'
-
-const createConfigMap = (name: string): StoreCommand => ({
-  op: 'create',
-  resource: 'configmaps',
-  namespace: 'default',
-  object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } },
-  uid: `uid-${name}`,
-  now: NOW,
-})
+const createConfigMap = (name: string): StoreCommand =>
+  createCommand('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } })
 
 /**
  * A peer whose store has applied what `harness` applied, and whose leader answers every apply
@@ -27,7 +19,7 @@ const createConfigMap = (name: string): StoreCommand => ({
  * Raft log would (the leader's copy and this one alike).
  */
 function peer(answer: (index: number, harness: FsmHarness) => unknown) {
-  const harness = new FsmHarness(new ObjectStore(), NOW)
+  const harness = new FsmHarness()
   const sent: LeaderRequest[] = []
   const cluster = {
     leaderCall: async (request: LeaderRequest) => {
@@ -66,17 +58,7 @@ test('a write this peer reached by a snapshot answers 504 Timeout: committed, re
   // The entry is applied, then this peer's state is replaced by a snapshot that covers it (it
   // had fallen behind), before the leader's answer is read.
   const { client } = peer(async (index, harness) => {
-    const snapshot = await harness.store.snapshot()
-    const chunks: Uint8Array[] = []
-    await snapshot.persist({
-      id: 's',
-      write: async (c) => {
-        chunks.push(c)
-      },
-      close: async () => {},
-      cancel: async () => {},
-    })
-    await harness.store.restore(Buffer.concat(chunks))
+    await harness.store.restore(harness.store.snapshotBytes())
     return { index }
   })
   try {

@@ -9,12 +9,26 @@ import {
 } from '../../src/store/object-store.js'
 import type { KubeObject, Status } from '../../src/store/types.js'
 
+/** The time the harness's entries and commands carry unless told otherwise. */
+export const HARNESS_NOW = '2026-11-25T12:00:00Z'
+
+/** A `create` command as the API makes one (the uid derived from the name unless given). */
+export function createCommand(
+  resource: string,
+  object: KubeObject,
+  namespace = 'default',
+  uid = `uid-${object.metadata.name}`,
+  now = HARNESS_NOW,
+): StoreCommand {
+  return { op: 'create', resource, namespace, object, uid, now }
+}
+
 export class FsmHarness {
   index = 0
 
   constructor(
     readonly store = new ObjectStore(),
-    private readonly now = '2026-11-25T12:00:00Z',
+    private readonly now = HARNESS_NOW,
   ) {}
 
   apply(cmd: StoreCommand): StoreResult {

@@ -11,7 +11,7 @@ import {
 } from '../../src/store/object-store.js'
 import type { KubeObject } from '../../src/store/types.js'
 import type { WatchEvent } from '../../src/store/watch-hub.js'
-import { FsmHarness } from './fsm-harness.js'
+import { createCommand, FsmHarness } from './fsm-harness.js'
 
 const test = suite('object store (the Raft FSM)')
 
@@ -28,19 +28,8 @@ const pod = (name: string, extra: Partial<KubeObject> = {}): KubeObject => ({
   ...extra,
 })
 
-const create = (
-  resource: string,
-  object: KubeObject,
-  namespace = 'default',
-  uid = `uid-${object.metadata.name}`,
-): StoreCommand => ({
-  op: 'create',
-  resource,
-  namespace,
-  object,
-  uid,
-  now: NOW,
-})
+const create = (resource: string, object: KubeObject, namespace?: string, uid?: string): StoreCommand =>
+  createCommand(resource, object, namespace, uid, NOW)
 
 test('default and kube-system exist; a write into a missing namespace is refused', () => {
   const h = harness()
@@ -547,17 +536,7 @@ test('resultOf answers what applying an entry answered, for the last RECENT_RESU
   assert.ok(h.store.resultOf(h.index))
 
   // A store that got its state by a snapshot applied none of the entries it stands for.
-  const snap = await h.store.snapshot()
-  const chunks: Uint8Array[] = []
-  await snap.persist({
-    id: 's',
-    write: async (c) => {
-      chunks.push(c)
-    },
-    close: async () => {},
-    cancel: async () => {},
-  })
-  await h.store.restore(Buffer.concat(chunks.map((c) => Buffer.from(c))))
+  await h.store.restore(h.store.snapshotBytes())
   assert.is(h.store.resultOf(h.index), undefined)
 })
 

@@ -123,14 +123,7 @@ test('a stored node without a subnet (from before pod ranges) gets one at its ne
   // A snapshot of a store whose nodes had no subnets.
   const old = new FsmHarness()
   old.ok(createNode('legacy'))
-  const snap = await old.store.snapshot()
-  let bytes = new Uint8Array()
-  await snap.persist({
-    write: async (b: Uint8Array) => {
-      bytes = Buffer.concat([bytes, b])
-    },
-  } as never)
-  const state = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  const state = JSON.parse(Buffer.from(old.store.snapshotBytes()).toString('utf8'))
   state.objects.nodes[0].spec = {}
   await f.store.restore(Buffer.from(JSON.stringify(state)))
   assert.is(podCidrOf(f.store.get('nodes', undefined, 'legacy')), undefined)
