@@ -22,8 +22,23 @@ function shoal(args: string[]): { code: number | null; stdout: string; stderr: s
 test('peers found by mDNS alone form a cluster; status, transfer-leadership and remove work from the CLI', async () => {
   const c = new AgentCluster(31, 3)
   try {
-    for (const i of [1, 2, 3]) c.start(i, { join: [], extraArgs: ['--mdns'] })
-    const leader = await c.leader([1, 2, 3], 30_000)
+    // libp2p's mDNS logs (queries sent and answered, peers found, socket warnings): this test
+    // has failed now and then with one peer neither found nor finding (not reproduced alone),
+    // and then they are what tells why.
+    const env = { DEBUG: 'libp2p:mdns,libp2p:mdns:error,libp2p:mdns:trace' }
+    for (const i of [1, 2, 3]) c.start(i, { join: [], extraArgs: ['--mdns'], env })
+    const leader = await c.leader([1, 2, 3], 30_000).catch((err: Error) => {
+      const mdnsLines = (i: number) =>
+        c
+          .log(i)
+          .split('\n')
+          .filter((l) => l.includes('libp2p:mdns') || l.includes('peer found by discovery'))
+          .slice(-30)
+          .join('\n')
+      throw new Error(
+        `${err.message}\n${[1, 2, 3].map((i) => `--- peer-${i} mDNS\n${mdnsLines(i)}`).join('\n')}`,
+      )
+    })
 
     const json = shoal(['cluster', 'status', '-o', 'json', '--data-dir', c.spec(1).dataDir])
     assert.is(json.code, 0, json.stderr)

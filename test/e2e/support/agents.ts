@@ -33,6 +33,8 @@ export interface StartOptions {
   join?: number[]
   secretFile?: string | null
   extraArgs?: string[]
+  /** More environment for the agent process (e.g. `DEBUG` for libp2p's own logs). */
+  env?: Record<string, string>
 }
 
 export class AgentCluster {
@@ -110,7 +112,10 @@ export class AgentCluster {
     for (const j of joinPeers) args.push('--join', `127.0.${this.block}.${j}:7400`)
     args.push(...(options.extraArgs ?? []))
     const log = openSync(join(s.dataDir, 'agent.log'), 'a')
-    const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] })
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', log, log],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    })
     this.children.set(i, child)
     return child
   }
