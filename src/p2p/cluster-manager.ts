@@ -30,6 +30,7 @@ import {
   defaultAutopilotConfig,
   planAutopilot,
 } from './autopilot.js'
+import { DiscoveredPeers } from './discovered-peers.js'
 import { type BootstrapLock, decideFormation, mayAcceptProposal } from './formation.js'
 import type { ShoalHost } from './host.js'
 import { handleJson, RpcError, requestJson } from './json-rpc.js'
@@ -136,18 +137,8 @@ export class ClusterManager {
   private autopilotBusy = false
   private readonly backoff = new Map<string, { failures: number; nextAtMs: number }>()
   private exchanging = new Set<string>()
-  /** Peers found by libp2p discovery (mDNS), by peer id: exchange targets like any other. */
-  private readonly discovered = new Map<string, Multiaddr>()
-  private readonly onDiscovery = (evt: Event): void => {
-    const detail = (evt as CustomEvent<{ id: { toString(): string }; multiaddrs: Multiaddr[] }>).detail
-    const id = detail.id.toString()
-    const addr = detail.multiaddrs.find((m) => m.toString().includes('/tcp/'))
-    if (!addr || id === this.options.self.id || this.discovered.size >= 1024) return
-    const full = addr.toString().includes('/p2p/') ? addr : multiaddr(`${addr.toString()}/p2p/${id}`)
-    if (!this.discovered.has(id))
-      this.log.info({ peer: id, addr: full.toString() }, 'peer found by discovery')
-    this.discovered.set(id, full)
-  }
+  /** Peers found by libp2p discovery (mDNS): exchange targets like any other. */
+  private readonly discovered: DiscoveredPeers
 
   constructor(private readonly options: ClusterManagerOptions) {
     this.host = options.host
@@ -159,6 +150,7 @@ export class ClusterManager {
     this.aliveWindowMs = options.aliveWindowMs ?? 3000
     this.autopilotConfig = { ...defaultAutopilotConfig(), ...options.autopilot }
     this.table = new PeerTable(options.self.id)
+    this.discovered = new DiscoveredPeers(options.self.id, this.log)
     this.channel = new RequestChannel({
       host: libp2pChannelHost(options.host, LEADER_CHANNEL_PROTOCOL),
       clock: options.clock,
@@ -194,7 +186,7 @@ export class ClusterManager {
     await this.peerChannel.serve(async (payload, remote) =>
       Buffer.from(JSON.stringify(await this.onExchange(JSON.parse(utf8(payload)), remote)), 'utf8'),
     )
-    this.host.addEventListener('peer:discovery', this.onDiscovery)
+    await this.discovered.attach(this.host)
     this.schedule(0)
   }
 
@@ -202,7 +194,7 @@ export class ClusterManager {
     if (this.stopped) return
     this.stopped = true
     this.clock.clearTimeout(this.timer)
-    this.host.removeEventListener('peer:discovery', this.onDiscovery)
+    this.discovered.detach()
     await this.channel.close()
     await this.peerChannel.close()
     for (const p of [PEERS_PROTOCOL, BOOTSTRAP_PROTOCOL, LEADER_PROTOCOL]) {
@@ -236,7 +228,7 @@ export class ClusterManager {
   private exchangeTargets(): { key: string; target: Multiaddr }[] {
     const out = new Map<string, Multiaddr>()
     for (const ma of this.options.join) out.set(ma.toString(), ma)
-    for (const [id, ma] of this.discovered) out.set(id, ma)
+    for (const [id, ma] of this.discovered.entries()) out.set(id, ma)
     for (const row of this.table.all()) {
       try {
         out.set(row.info.id, multiaddr(row.info.address))

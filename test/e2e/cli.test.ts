@@ -22,9 +22,10 @@ function shoal(args: string[]): { code: number | null; stdout: string; stderr: s
 test('peers found by mDNS alone form a cluster; status, transfer-leadership and remove work from the CLI', async () => {
   const c = new AgentCluster(31, 3)
   try {
-    // libp2p's mDNS logs (queries sent and answered, peers found, socket warnings): this test
-    // has failed now and then with one peer neither found nor finding (not reproduced alone),
-    // and then they are what tells why.
+    // libp2p's mDNS logs (queries sent and answered, peers found, socket warnings), printed if
+    // no leader comes. They showed this test's old failure: every peer's mDNS found the others,
+    // but before the cluster manager listened, and libp2p announces a peer only once
+    // (discovered-peers.ts).
     const env = { DEBUG: 'libp2p:mdns,libp2p:mdns:error,libp2p:mdns:trace' }
     for (const i of [1, 2, 3]) c.start(i, { join: [], extraArgs: ['--mdns'], env })
     const leader = await c.leader([1, 2, 3], 30_000).catch((err: Error) => {
