@@ -11,13 +11,15 @@
  */
 
 import '../src/util/polyfill.js'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const fileTimeoutMs = Number(process.env.SHOAL_TEST_FILE_TIMEOUT_MS ?? 15 * 60_000)
+// The slowest file takes about 70 s (e2e/controllers); a hung file should not eat the CI's
+// 30 minutes.
+const fileTimeoutMs = Number(process.env.SHOAL_TEST_FILE_TIMEOUT_MS ?? 6 * 60_000)
 const unitConcurrency = Number(process.env.SHOAL_TEST_JOBS ?? 2)
 
 interface FileResult {
@@ -67,7 +69,7 @@ function runFile(file: string): Promise<FileResult> {
       output += chunk
     })
     const timer = setTimeout(() => {
-      output += `\n[runner] timed out after ${fileTimeoutMs} ms, killing\n`
+      output += `\n[runner] timed out after ${fileTimeoutMs} ms, killing\n${dockerHealth()}`
       child.kill('SIGKILL')
     }, fileTimeoutMs)
     child.on('close', (code) => {
@@ -154,3 +156,17 @@ async function main(): Promise<void> {
 }
 
 await main()
+
+/**
+ * Whether the Docker engine answers, for a file that timed out: a hung engine (Docker 20.10's
+ * network controller can deadlock) hangs every test that waits on it.
+ */
+function dockerHealth(): string {
+  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  })
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return ''
+  if (r.status === 0) return `[runner] the Docker engine answers (${r.stdout.trim()})\n`
+  return `[runner] the Docker engine does not answer \`docker info\` within 10 s: it is hung\n`
+}

@@ -280,6 +280,8 @@ export class DockerRuntime implements Runtime {
   private readonly isRoot: boolean
   /** Pod network changes, one at a time (concurrent callers queue). */
   private networkOps: Promise<unknown> = Promise.resolve()
+  /** Sandboxes leaving their network, one at a time (`detachOneAtATime`). */
+  private detaches: Promise<unknown> = Promise.resolve()
   /** Whether the firewall rule was seen to (added, present or skipped): once per runtime. */
   private firewallDone = false
   /** Inspections by container id, good while `docker ps` shows the same state; pruned to listed ids. */
@@ -587,14 +589,36 @@ export class DockerRuntime implements Runtime {
     )
     await Promise.all(members.map((c) => this.kill(c.Id)))
     // The infra's PID 1 handles no signal: SIGTERM would do nothing.
-    await this.kill(id)
+    await this.detachOneAtATime(id, () => this.kill(id))
   }
 
   async removeSandbox(id: string): Promise<void> {
     if (!(await this.ownSandbox(id))) return
     const members = (await this.own()).filter((c) => c.HostConfig?.NetworkMode === `container:${id}`)
     await Promise.all(members.map((c) => this.removeContainer(c.Id)))
-    await tolerant(() => this.docker.getContainer(id).remove({ force: true, v: true }))
+    await this.detachOneAtATime(id, () =>
+      tolerant(() => this.docker.getContainer(id).remove({ force: true, v: true })),
+    )
+  }
+
+  /**
+   * Runs `detach` (what takes sandbox `id` off its network: its kill, or its forced removal)
+   * after every earlier one has finished, and then waits until the engine is done with the
+   * container (an inspection waits for the engine's exit handling, which releases the network).
+   *
+   * Why: Docker 20.10 (Debian 12's docker.io) deadlocks its network controller when one
+   * sandbox leaves a user-defined network while another one's endpoint deletion on the same
+   * network is being processed (moby/moby#46661; the fix reached the 20.10 branch after Debian's 20.10.24): scaling an RC
+   * down, or deleting it, stops many sandboxes of one node at once and hung the whole engine
+   * in a test run. One at a time per node (each node has its own network) leaves no overlap.
+   */
+  private detachOneAtATime(id: string, detach: () => Promise<void>): Promise<void> {
+    const run = this.detaches.then(async () => {
+      await detach()
+      await tolerant(() => this.docker.getContainer(id).inspect())
+    })
+    this.detaches = run.catch(() => undefined)
+    return run
   }
 
   async listSandboxes(filters: Record<string, string[]> = {}): Promise<SandboxStatus[]> {

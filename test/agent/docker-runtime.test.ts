@@ -156,6 +156,84 @@ test('pure: options are validated', () => {
   )
 })
 
+test('sandboxes leave their network one at a time, each once the engine is done with it (Docker 20.10 deadlocks otherwise)', async () => {
+  // A fake engine: every sandbox is this node's and running; a kill or forced removal takes a
+  // few turns, and an inspection after it stands for the engine finishing its exit handling.
+  const log: string[] = []
+  let busy = 0
+  let overlapped = false
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r))
+  }
+  const detach = async (what: string) => {
+    busy++
+    if (busy > 1) overlapped = true
+    log.push(`${what} begins`)
+    await turns(3)
+    log.push(`${what} ends`)
+    busy--
+  }
+  const killed = new Set<string>()
+  const engine = {
+    listContainers: async () => [],
+    getContainer: (id: string) => ({
+      inspect: async () => {
+        if (killed.has(id)) log.push(`inspect ${id}`)
+        return { Config: { Labels: { [LABELS.node]: 'n1', [LABELS.role]: 'sandbox' } } }
+      },
+      kill: async () => {
+        killed.add(id)
+        await detach(`kill ${id}`)
+      },
+      wait: async () => ({ StatusCode: 137 }),
+      remove: async () => {
+        killed.add(id)
+        await detach(`remove ${id}`)
+      },
+    }),
+  }
+  const rt = new DockerRuntime({
+    nodeName: 'n1',
+    podsDir: '/tmp',
+    logger: silentLogger(),
+    docker: engine as unknown as DockerRuntimeOptions['docker'],
+  })
+  await Promise.all([rt.stopSandbox('a'), rt.stopSandbox('b'), rt.removeSandbox('c')])
+  assert.not.ok(overlapped, log.join('\n'))
+  assert.equal(log, [
+    'kill a begins',
+    'kill a ends',
+    'inspect a',
+    'kill b begins',
+    'kill b ends',
+    'inspect b',
+    'remove c begins',
+    'remove c ends',
+    'inspect c',
+  ])
+  // A failed detach does not stop the ones queued after it.
+  const failing = {
+    ...engine,
+    getContainer: (id: string) => ({
+      ...engine.getContainer(id),
+      remove: async () => {
+        throw Object.assign(new Error('engine error'), { statusCode: 500 })
+      },
+    }),
+  }
+  const rt2 = new DockerRuntime({
+    nodeName: 'n1',
+    podsDir: '/tmp',
+    logger: silentLogger(),
+    docker: failing as unknown as DockerRuntimeOptions['docker'],
+  })
+  const results = await Promise.allSettled([rt2.removeSandbox('d'), rt2.stopSandbox('e')])
+  assert.equal(
+    results.map((r) => r.status),
+    ['rejected', 'fulfilled'],
+  )
+})
+
 test('pure: a pod subnet is aligned, and its gateway is .1', () => {
   assert.equal(podSubnet('10.244.3.0/24'), { subnet: '10.244.3.0/24', gateway: '10.244.3.1' })
   assert.throws(() => podSubnet('10.244.3.7/24'), /not aligned/)
