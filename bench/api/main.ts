@@ -254,8 +254,7 @@ async function pairedRuns(root: string, otherRoot: string, dir: string): Promise
       // Each round swaps the address blocks, so neither build keeps the same one.
       const block = (r + k) % 2 === 0 ? SHOAL_BLOCK : ETCD_BLOCK
       const nodeFlags = k === 0 ? PAIR_FLAGS : []
-      const cluster = new ShoalCluster({ projectRoot, root: join(dir, `pair-${r}-${k}`), block, nodeFlags })
-      return cluster
+      return new ShoalCluster({ projectRoot, root: join(dir, `pair-${r}-${k}`), block, nodeFlags })
     })
     try {
       await Promise.all(sides.map((cluster) => cluster.start()))

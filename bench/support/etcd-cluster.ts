@@ -105,9 +105,24 @@ export class EtcdCluster implements KvCluster {
         '7',
       ],
       ['req', ...ec, '-keyout', 'member.key', '-out', 'member.csr', '-subj', '/CN=bench-etcd-member'],
-      ['x509', '-req', '-in', 'member.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'],
+      [
+        'x509',
+        '-req',
+        '-in',
+        'member.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'member.crt',
+        '-days',
+        '7',
+        '-extfile',
+        'member.ext',
+      ],
     ]
-    steps[2]!.push('-out', 'member.crt', '-days', '7', '-extfile', 'member.ext')
     for (const args of steps) {
       const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
       if (r.status !== 0) throw new Error(`bench: openssl ${args[0]} failed: ${r.stderr || r.error?.message}`)

@@ -31,6 +31,7 @@ import { DEFAULT_POD_CIDR } from '../store/pod-cidr-allocation.js'
 import { numberToIp, readCidr } from '../store/service-allocation.js'
 import { type Clock, SystemClock, type TimerHandle } from '../util/clock.js'
 import type { Logger } from '../util/logger.js'
+import { SerialQueue } from '../util/serial-queue.js'
 import { buildPauseImage } from './pause-image.js'
 import { allowPodRangeTraffic, type IptablesRunner, systemIptables } from './pod-network-firewall.js'
 import {
@@ -279,9 +280,9 @@ export class DockerRuntime implements Runtime {
   private readonly iptables: IptablesRunner
   private readonly isRoot: boolean
   /** Pod network changes, one at a time (concurrent callers queue). */
-  private networkOps: Promise<unknown> = Promise.resolve()
+  private readonly networkOps = new SerialQueue()
   /** Sandboxes leaving their network, one at a time (`detachOneAtATime`). */
-  private detaches: Promise<unknown> = Promise.resolve()
+  private readonly detaches = new SerialQueue()
   /** Whether the firewall rule was seen to (added, present or skipped): once per runtime. */
   private firewallDone = false
   /** Inspections by container id, good while `docker ps` shows the same state; pruned to listed ids. */
@@ -417,9 +418,7 @@ export class DockerRuntime implements Runtime {
    * nodes' pod networks on this host through (pod-network-firewall.ts).
    */
   ensurePodNetwork(podCidr: string): Promise<void> {
-    const op = this.networkOps.then(() => this.ensurePodNetworkNow(podCidr))
-    this.networkOps = op.catch(() => undefined)
-    return op
+    return this.networkOps.run(() => this.ensurePodNetworkNow(podCidr))
   }
 
   private async ensurePodNetworkNow(podCidr: string): Promise<void> {
@@ -458,7 +457,7 @@ export class DockerRuntime implements Runtime {
 
   /** Removes `shoal-<node>` if this runtime made it; refused while containers use it. */
   removePodNetwork(): Promise<void> {
-    const op = this.networkOps.then(async () => {
+    return this.networkOps.run(async () => {
       const name = podNetworkName(this.nodeName)
       const existing = await this.inspectNetwork(name)
       this.network = this.defaultNetwork
@@ -474,8 +473,6 @@ export class DockerRuntime implements Runtime {
         )
       await tolerant(() => this.docker.getNetwork(existing.Id).remove())
     })
-    this.networkOps = op.catch(() => undefined)
-    return op
   }
 
   private async inspectNetwork(name: string): Promise<Docker.NetworkInspectInfo | undefined> {
@@ -608,17 +605,16 @@ export class DockerRuntime implements Runtime {
    *
    * Why: Docker 20.10 (Debian 12's docker.io) deadlocks its network controller when one
    * sandbox leaves a user-defined network while another one's endpoint deletion on the same
-   * network is being processed (moby/moby#46661; the fix reached the 20.10 branch after Debian's 20.10.24): scaling an RC
-   * down, or deleting it, stops many sandboxes of one node at once and hung the whole engine
-   * in a test run. One at a time per node (each node has its own network) leaves no overlap.
+   * network is being processed (moby/moby#46661; the fix reached the 20.10 branch after
+   * Debian's 20.10.24): scaling an RC down, or deleting it, stops many sandboxes of one node at
+   * once and hung the whole engine in a test run. One at a time per node (each node has its own
+   * network) leaves no overlap.
    */
   private detachOneAtATime(id: string, detach: () => Promise<void>): Promise<void> {
-    const run = this.detaches.then(async () => {
+    return this.detaches.run(async () => {
       await detach()
       await tolerant(() => this.docker.getContainer(id).inspect())
     })
-    this.detaches = run.catch(() => undefined)
-    return run
   }
 
   async listSandboxes(filters: Record<string, string[]> = {}): Promise<SandboxStatus[]> {

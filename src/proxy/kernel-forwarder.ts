@@ -18,6 +18,7 @@
 
 import type { Iptables } from '../util/iptables.js'
 import type { Logger } from '../util/logger.js'
+import { SerialQueue } from '../util/serial-queue.js'
 import {
   baseChains,
   chainsOf,
@@ -53,7 +54,8 @@ export class IptablesError extends Error {
 
 export class KernelForwarder {
   private readonly applied = new Map<string, Applied>()
-  private queue: Promise<unknown> = Promise.resolve()
+  /** Rule changes, one at a time: each reads the host's rules and then writes them. */
+  private readonly changes = new SerialQueue()
   private ready = false
 
   constructor(private readonly o: KernelForwarderOptions) {}
@@ -79,7 +81,7 @@ export class KernelForwarder {
    * used here (not root, no iptables, no nat table).
    */
   setUp(): Promise<string | null> {
-    return this.serial(() => this.setUpNow())
+    return this.changes.run(() => this.setUpNow())
   }
 
   private async setUpNow(): Promise<string | null> {
@@ -109,7 +111,7 @@ export class KernelForwarder {
 
   /** Writes (or rewrites) the rules of one service address; nothing when they are unchanged. */
   apply(spec: ListenerSpec): Promise<void> {
-    return this.serial(async () => {
+    return this.changes.run(async () => {
       if (!this.ready || !kernelCanServe(spec)) return
       const previous = this.applied.get(spec.key)
       // Every sync offers every serving listener: only a changed one is rendered and written.
@@ -133,7 +135,7 @@ export class KernelForwarder {
 
   /** Removes the rules of one service address this forwarder wrote (no-op otherwise). */
   remove(key: string): Promise<void> {
-    return this.serial(async () => {
+    return this.changes.run(async () => {
       const applied = this.applied.get(key)
       if (!applied) return
       this.applied.delete(key)
@@ -155,7 +157,7 @@ export class KernelForwarder {
    * are removed, whoever wrote them (a peer killed while serving a service deleted since).
    */
   resync(wanted: (host: string, port: number) => boolean): Promise<void> {
-    return this.serial(async () => {
+    return this.changes.run(async () => {
       if (!this.ready) return
       const ipt = this.o.iptables
       const listing = await ipt.run(['-t', 'nat', '-S', baseChains(this.o.tag).services])
@@ -187,12 +189,6 @@ export class KernelForwarder {
     if (result.code !== 0) {
       throw new IptablesError(`iptables-restore failed (${result.code}): ${result.stderr.trim()}`)
     }
-  }
-
-  private serial<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(task)
-    this.queue = result.catch(() => undefined)
-    return result
   }
 }
 
